@@ -1,0 +1,205 @@
+"""The one typed configuration object, its presets, and its CLI mapping.
+
+Every default lives here. Flows, tasks and the CLI only pass overrides through
+``Config.from_preset``; nothing downstream invents its own default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field, fields
+from typing import Any, Optional
+
+
+def _f(default: Any, help: str, choices: Optional[tuple] = None) -> Any:
+    meta = {"help": help}
+    if choices:
+        meta["choices"] = choices
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class Config:
+    # --- run identity -------------------------------------------------------------------
+    preset: str = _f("homework", "Name of the preset these values started from.",
+                     ("smoke", "quick", "homework"))
+    run_dir: str = _f("runs/latest", "Directory for checkpoints, the final model and reports.")
+
+    # --- data ---------------------------------------------------------------------------
+    data: str = _f("stanfordnlp/imdb",
+                   "IMDB source: a folder of train/test parquet files, an aclImdb/ folder or "
+                   ".tar.gz, or a Hugging Face Hub dataset id.")
+    split_seed: int = _f(1234, "Seed of the train/validation split.")
+    train_fraction: float = _f(0.7, "Share of the original train split kept for training; "
+                                    "the rest is the validation split.")
+    max_train: Optional[int] = _f(None, "Stratified subset size of the training split (None: all).")
+    max_valid: Optional[int] = _f(None, "Stratified subset size of the validation split (None: all).")
+    max_test: Optional[int] = _f(None, "Stratified subset size of the test split (None: all).")
+
+    # --- encoder & tokens ---------------------------------------------------------------
+    encoder: str = _f("minilm", "Frozen encoder: 'minilm' (packaged all-MiniLM-L6-v2, offline), "
+                                "a Hugging Face Hub id (e.g. bert-base-uncased) or a local path.")
+    encoder_revision: Optional[str] = _f(None, "Hub revision (branch, tag or commit) of the encoder.")
+    max_length: int = _f(512, "Maximum encoder input length in tokens, [CLS] and [SEP] included.")
+    truncation: str = _f("head", "Which tokens of a long review are kept: 'head' (the first "
+                                 "max_length-2, as in the homework) or 'head_tail' "
+                                 "(its start and its end).", ("head", "head_tail"))
+
+    # --- model head ---------------------------------------------------------------------
+    hidden_dim: int = _f(256, "GRU hidden size per direction.")
+    output_dim: int = _f(1, "Number of output logits (1: binary with BCEWithLogitsLoss).")
+    n_layers: int = _f(2, "Number of stacked GRU layers.")
+    bidirectional: bool = _f(True, "Run the GRU in both directions.")
+    dropout: float = _f(0.25, "Dropout between GRU layers and before the linear layer.")
+
+    # --- training -----------------------------------------------------------------------
+    epochs: int = _f(2, "Training epochs.")
+    batch_size: int = _f(128, "Training batch size (reviews).")
+    eval_batch_size: int = _f(256, "Batch size for validation, test and prediction.")
+    lr: float = _f(1e-3, "Adam learning rate.")
+    seed: int = _f(1234, "Seed for weights, dropout and batch order.")
+    device: str = _f("auto", "Device: 'auto' (CUDA if available, else CPU), 'cpu', 'cuda' or 'cuda:N'.")
+    num_threads: Optional[int] = _f(None, "CPU threads for torch (None: torch's default).")
+    cache_states: bool = _f(True, "Cache the frozen encoder's outputs once and train the head from "
+                                  "the cache. Off: the encoder runs on every batch, with its "
+                                  "dropout active in training, exactly as in the homework.")
+    cache_dir: str = _f("cache", "Directory for the tokenization and encoder-state caches.")
+    encoder_precision: str = _f("auto", "Precision of encoder passes: 'auto' (bf16 on CUDA, "
+                                        "fp32 on CPU), 'fp32', 'bf16' or 'int8' (CPU dynamic "
+                                        "quantization).", ("auto", "fp32", "bf16", "int8"))
+    resume: bool = _f(False, "Continue an interrupted run from the last checkpoint in run_dir.")
+    progress: bool = _f(True, "Show tqdm progress bars.")
+
+    # --- data contract ------------------------------------------------------------------
+    min_rows: int = _f(1000, "Minimum number of rows in each data split file.")
+    min_text_chars: int = _f(1, "Minimum review length in characters (after stripping).")
+    max_text_chars: int = _f(100_000, "Maximum review length in characters.")
+    balance_low: float = _f(0.4, "Warn when the positive share of a split falls below this.")
+    balance_high: float = _f(0.6, "Warn when the positive share of a split rises above this.")
+
+    # --- tracking & registry ------------------------------------------------------------
+    track: bool = _f(True, "Log the run to MLflow (needs the 'pipeline' extra); --no-track trains "
+                           "with torch and transformers alone.")
+    tracking_uri: Optional[str] = _f(None, "MLflow tracking URI (None: $MLFLOW_TRACKING_URI or the "
+                                           "local SQLite store under mlflow/).")
+    experiment: str = _f("imdb-sentiment", "MLflow experiment name.")
+    model_name: str = _f("imdb-sentiment", "Registered model name in the MLflow registry.")
+    min_accuracy: float = _f(0.85, "Promotion gate: minimum test accuracy for the champion alias.")
+    min_improvement: float = _f(0.0, "Promotion gate: minimum test-accuracy gain over the champion.")
+
+    # ------------------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        problems = []
+        for f in fields(self):
+            choices = f.metadata.get("choices")
+            if choices and getattr(self, f.name) not in choices:
+                problems.append(f"{f.name}={getattr(self, f.name)!r} is not one of {list(choices)}")
+        positive = ["epochs", "batch_size", "eval_batch_size", "hidden_dim", "output_dim", "n_layers"]
+        problems += [f"{n} must be >= 1, got {getattr(self, n)}" for n in positive if getattr(self, n) < 1]
+        for n in ("max_train", "max_valid", "max_test", "num_threads"):
+            v = getattr(self, n)
+            if v is not None and v < 1:
+                problems.append(f"{n} must be >= 1 or None, got {v}")
+        if not 0.0 < self.train_fraction < 1.0:
+            problems.append(f"train_fraction must be in (0, 1), got {self.train_fraction}")
+        if not 0.0 <= self.dropout < 1.0:
+            problems.append(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 3 <= self.max_length <= 512:
+            problems.append(f"max_length must be in [3, 512], got {self.max_length}")
+        if self.lr <= 0:
+            problems.append(f"lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.balance_low <= self.balance_high <= 1.0:
+            problems.append("balance band must satisfy 0 <= balance_low <= balance_high <= 1")
+        if not 0.0 <= self.min_accuracy <= 1.0:
+            problems.append(f"min_accuracy must be in [0, 1], got {self.min_accuracy}")
+        if problems:
+            raise ValueError("invalid config: " + "; ".join(problems))
+
+    # ------------------------------------------------------------------------------------
+    @classmethod
+    def from_preset(cls, preset: str = "homework", **overrides: Any) -> "Config":
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise ValueError(f"unknown config field(s): {', '.join(unknown)}")
+        # None means "not given" (an unset CLI flag or flow parameter): the preset's value stays.
+        values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
+        return cls(preset=preset, **values)
+
+    def replace(self, **changes: Any) -> "Config":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Config":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+_HINTS: dict = {}
+
+
+def _type_of(name: str) -> Any:
+    if not _HINTS:
+        _HINTS.update(typing.get_type_hints(Config))
+    return _HINTS[name]
+
+
+def _base_type(name: str) -> type:
+    t = _type_of(name)
+    args = [a for a in typing.get_args(t) if a is not type(None)]
+    return args[0] if args else t
+
+
+# Presets hold only what differs from the field defaults (the homework spec).
+PRESETS: dict[str, dict[str, Any]] = {
+    "homework": {},
+    # Seconds on CPU: for tests and --dry-run style smoke runs.
+    "smoke": dict(max_train=48, max_valid=16, max_test=32, max_length=64, epochs=1,
+                  batch_size=16, eval_batch_size=32, min_rows=1, min_accuracy=0.0,
+                  run_dir="runs/smoke"),
+    # Minutes on 2 CPU cores; head+tail keeps each review's verdict, usually at its end.
+    "quick": dict(max_train=4000, max_valid=1000, max_test=2000, max_length=256,
+                  truncation="head_tail", epochs=2, batch_size=32, min_accuracy=0.80,
+                  run_dir="runs/quick"),
+}
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple = ()) -> None:
+    """One --flag per field; unset flags stay None so the preset's values win."""
+    group = parser.add_argument_group("config (overrides the preset)")
+    group.add_argument("--preset", default="homework", choices=sorted(PRESETS),
+                       help="Named preset the other options override (default: homework).")
+    for f in fields(Config):
+        if f.name in ("preset",) + tuple(skip):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        base = _base_type(f.name)
+        kw: dict[str, Any] = dict(dest=f.name, default=None, help=f.metadata["help"])
+        if base is bool:
+            kw["action"] = argparse.BooleanOptionalAction
+        else:
+            kw["type"] = base
+            kw["metavar"] = f.name.upper()
+            if f.metadata.get("choices"):
+                kw["choices"] = f.metadata["choices"]
+        group.add_argument(flag, **kw)
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    overrides = {f.name: getattr(args, f.name) for f in fields(Config)
+                 if f.name != "preset" and getattr(args, f.name, None) is not None}
+    return Config.from_preset(args.preset, **overrides)
