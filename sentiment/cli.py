@@ -18,6 +18,17 @@ def _is_uri(s: str | None) -> bool:
 
 
 def cmd_train(cfg: Config, args) -> int:
+    if cfg.track:
+        # A tracked run with every artifact; registering and promoting is the pipeline's job.
+        from .tracking import log_evaluation, train_tracked
+        res = train_tracked(cfg)
+        log_evaluation(res["run_id"], res["run_dir"], cfg)
+        print(json.dumps({"run_id": res["run_id"], "tracking_uri": res["tracking_uri"],
+                          "run_dir": res["run_dir"], "test_accuracy": res["test_accuracy"],
+                          "test_f1": res["test_f1"], "best_epoch": res["best_epoch"],
+                          "timings": {k: round(v, 1) for k, v in res["timings"].items()}},
+                         indent=2))
+        return 0
     from .training import train
     summary = train(cfg)
     t = summary["test"]
@@ -127,8 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("validate", help="Check the data contract (Great Expectations); exit 1 on "
                                         "a critical failure.")
-    s.add_argument("--report-dir", default="reports/validation",
-                   help="Where the summary, GE results and Data Docs are written.")
+    s.add_argument("--report-dir", default=None,
+                   help="Where the summary, GE results and Data Docs are written "
+                        "(default: RUN_DIR/validation).")
     add_config_arguments(s)
     s.set_defaults(func=cmd_validate)
 

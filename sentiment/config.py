@@ -59,6 +59,8 @@ class Config:
     epochs: int = _f(2, "Training epochs.")
     batch_size: int = _f(128, "Training batch size (reviews).")
     eval_batch_size: int = _f(256, "Batch size for validation, test and prediction.")
+    bucket_batches: bool = _f(True, "Length-bucketed training batches (as torchtext's BucketIterator); "
+                                    "off: random batches padded to their longest review.")
     lr: float = _f(1e-3, "Adam learning rate.")
     seed: int = _f(1234, "Seed for weights, dropout and batch order.")
     device: str = _f("auto", "Device: 'auto' (CUDA if available, else CPU), 'cpu', 'cuda' or 'cuda:N'.")

@@ -24,6 +24,8 @@ class TokenizedSplit:
     input_ids: list  # one int array per review, [CLS] ... [SEP] included
     labels: np.ndarray
     fingerprint: str
+    cache_file: str | None = None  # the `datasets` cache file, when one is used
+    cache_hit: bool = False
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -107,10 +109,35 @@ def _tokenize_with_datasets(df, tokenizer, max_length, strategy, cache_dir: Path
     log.info("tokenize %s: %s (%s)", name, "cache hit" if hit else "computed", cache_file)
     col = ds.with_format("numpy")["input_ids"]
     ids = [np.asarray(x, dtype=np.int32) for x in col]
-    return TokenizedSplit(ids, np.asarray(ds["label"], dtype=np.int64), fp)
+    return TokenizedSplit(ids, np.asarray(ds["label"], dtype=np.int64), fp, str(cache_file), hit)
 
 
 def tokenize_splits(splits, tokenizer, cfg, cache: bool = True) -> dict[str, TokenizedSplit]:
     cache_dir = Path(cfg.cache_dir) / "tokens" if cache else None
     return {name: tokenize_frame(df, tokenizer, cfg.max_length, cfg.truncation, cache_dir, name)
             for name, df in splits.items()}
+
+
+def tokenize_dataset(cfg) -> dict:
+    """The pipeline's tokenization stage: load the splits, tokenize into the `datasets` cache.
+
+    Returns a small JSON-able dict (cache files, fingerprints, sizes, hit or miss, seconds);
+    training later finds the same cache entries by fingerprint.
+    """
+    import time
+    from .data import load_splits
+    from .encoders import load_tokenizer, resolve
+    t0 = time.perf_counter()
+    splits = load_splits(cfg)
+    tokenizer = load_tokenizer(resolve(cfg.encoder, cfg.encoder_revision))
+    out: dict = {"splits": {}}
+    for name, df in splits.items():
+        t = time.perf_counter()
+        tok = tokenize_frame(df, tokenizer, cfg.max_length, cfg.truncation,
+                             Path(cfg.cache_dir) / "tokens", name)
+        out["splits"][name] = {"cache_file": tok.cache_file, "fingerprint": tok.fingerprint,
+                               "rows": len(tok), "tokens": int(tok.lengths.sum()),
+                               "cache_hit": tok.cache_hit, "seconds": time.perf_counter() - t}
+    out["seconds"] = time.perf_counter() - t0
+    out["cache_hit"] = all(s["cache_hit"] for s in out["splits"].values())
+    return out

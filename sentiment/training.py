@@ -21,7 +21,7 @@ from torch import nn
 
 from . import data as data_mod
 from . import encoders, state_cache, tokenization
-from .batching import bucketed_batches, length_sorted_batches, pad_ids
+from .batching import bucketed_batches, length_sorted_batches, pad_ids, random_batches
 from .model import BERTGRUSentiment, GRUHead, count_parameters, save_head
 from .utils import (atomic_path, atomic_write_text, resolve_encoder_precision, seed_everything,
                     select_device, set_threads)
@@ -175,6 +175,12 @@ def save_checkpoint(path: Path, head: GRUHead, opt, state: dict) -> None:
         save_file(tensors, str(tmp), metadata=meta)
 
 
+def checkpoint_state(path: Path) -> dict:
+    from safetensors import safe_open
+    with safe_open(str(path), framework="pt") as f:
+        return json.loads(f.metadata()["state"])
+
+
 def load_checkpoint(path: Path, head: GRUHead, opt, device) -> dict:
     from safetensors import safe_open
     with safe_open(str(path), framework="pt") as f:
@@ -193,7 +199,7 @@ def load_checkpoint(path: Path, head: GRUHead, opt, device) -> dict:
 # Fields that change what a resumed run computes; anything else (paths, progress) may differ.
 RESUME_KEYS = ("data", "split_seed", "train_fraction", "max_train", "max_valid", "max_test",
                "encoder", "encoder_revision", "max_length", "truncation", "hidden_dim",
-               "output_dim", "n_layers", "bidirectional", "dropout", "batch_size", "lr", "seed",
+               "output_dim", "n_layers", "bidirectional", "dropout", "batch_size", "bucket_batches", "lr", "seed",
                "cache_states", "encoder_precision")
 
 
@@ -284,12 +290,12 @@ def fit(cfg, prep: Prepared, hooks: TrainHooks | None = None) -> dict:
     if cfg.resume:
         if not ckpt.exists():
             raise ResumeError(f"--resume: no checkpoint at {ckpt}")
-        state = load_checkpoint(ckpt, model.head, optimizer, device)
-        saved = state["config"]
+        saved = checkpoint_state(ckpt)["config"]
         changed = [k for k in RESUME_KEYS if saved.get(k) != getattr(cfg, k)]
         if changed:
             raise ResumeError("--resume: the checkpoint was made with a different "
                               + ", ".join(f"{k} ({saved.get(k)!r} != {getattr(cfg, k)!r})" for k in changed))
+        state = load_checkpoint(ckpt, model.head, optimizer, device)
         start_epoch, history = state["epoch"], state["history"]
         best_val, best_epoch = state["best_val_loss"], state["best_epoch"]
         hooks.report(f"Resuming from epoch {start_epoch} ({ckpt})")
@@ -301,7 +307,8 @@ def fit(cfg, prep: Prepared, hooks: TrainHooks | None = None) -> dict:
     for epoch in range(start_epoch, cfg.epochs):
         # Batch order depends only on (seed, epoch): a resumed run sees the same batches.
         rng = np.random.default_rng([cfg.seed, epoch])
-        batches = bucketed_batches(train_f.lengths, cfg.batch_size, rng)
+        batches = (bucketed_batches(train_f.lengths, cfg.batch_size, rng) if cfg.bucket_batches
+                   else random_batches(len(train_f.lengths), cfg.batch_size, rng))
         t0 = time.perf_counter()
         tr = run_epoch(model, train_f, batches, criterion, device, optimizer, hooks, step,
                        cfg.progress, f"epoch {epoch + 1} train")

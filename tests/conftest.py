@@ -1,0 +1,32 @@
+"""Shared fixtures. Tests never touch the network: encoders are the packaged MiniLM or random-init."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Keep every library quiet and offline, whatever the developer's shell says.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+# Tiny test models gain nothing from a second thread, and several torch processes at 2 OpenMP
+# threads each on 2 cores (the CLI and server tests start subprocesses) spin-wait ~4x slower.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def imdb_path() -> Path:
+    return Path(os.environ.get("IMDB_DATA", REPO.parent / "shared" / "data" / "imdb"))
+
+
+@pytest.fixture(scope="session")
+def imdb_dir() -> Path:
+    p = imdb_path()
+    if not (p / "train.parquet").exists():
+        pytest.skip(f"real IMDB parquet files not found at {p} (set IMDB_DATA)")
+    return p

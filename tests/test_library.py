@@ -1,0 +1,387 @@
+"""The `sentiment` library against the homework's spec, on real reviews and tiny random encoders."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import tarfile
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from sentiment import data as data_mod
+from sentiment import encoders
+from sentiment.config import Config
+from sentiment.data import DataError
+from sentiment.model import BERTGRUSentiment, count_parameters
+from sentiment.tokenization import encode_texts, truncate
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    encoder, tokenizer, _ = encoders.load_encoder("minilm")
+    return encoder, tokenizer
+
+
+def smoke_cfg(tmp_path, imdb_dir, **kw) -> Config:
+    base = dict(data=str(imdb_dir), run_dir=str(tmp_path / "run"), cache_dir=str(tmp_path / "cache"),
+                progress=False, track=False)
+    return Config.from_preset("smoke", **{**base, **kw})
+
+
+def quiet(_msg: str) -> None:
+    pass
+
+
+# --- tokenizer facts -----------------------------------------------------------------------
+
+def test_tokenizer_matches_bert_base_uncased(minilm):
+    _, tok = minilm
+    assert len(tok) == 30522
+    tokens = tok.tokenize("Hello WORLD how ARE yoU?")
+    assert tokens == ["hello", "world", "how", "are", "you", "?"]
+    assert tok.convert_tokens_to_ids(tokens) == [7592, 2088, 2129, 2024, 2017, 1029]
+    assert [tok.cls_token_id, tok.sep_token_id, tok.pad_token_id, tok.unk_token_id] == [101, 102, 0, 100]
+    assert tok.model_max_length == 512 or minilm[0].config.max_position_embeddings == 512
+
+
+def test_long_review_is_cut_to_510_tokens_plus_specials(minilm):
+    _, tok = minilm
+    text = "great " * 800
+    ids = encode_texts(tok, [text], max_length=512)[0]
+    assert len(ids) == 512 and ids[0] == 101 and ids[-1] == 102
+    short = encode_texts(tok, ["fine film"], max_length=512)[0]
+    assert short == [101] + tok.convert_tokens_to_ids(["fine", "film"]) + [102]
+
+
+def test_head_tail_truncation_keeps_start_and_end():
+    ids = list(range(100))
+    assert truncate(ids, 10, "head") == list(range(10))
+    kept = truncate(ids, 10, "head_tail")
+    assert kept[:2] == [0, 1] and kept[2:] == list(range(92, 100)) and len(kept) == 10
+    assert truncate(ids[:5], 10, "head_tail") == ids[:5]
+    with pytest.raises(ValueError, match="unknown truncation"):
+        truncate(ids, 10, "middle")
+
+
+# --- data ----------------------------------------------------------------------------------
+
+def test_real_splits_match_homework(imdb_dir):
+    splits = data_mod.load_splits(Config(data=str(imdb_dir)))
+    assert splits.sizes() == {"train": 17500, "valid": 7500, "test": 25000}
+    assert set(splits.train["label"].unique()) == {0, 1}
+    # Seeded: the same split twice, and train and valid are disjoint parts of the original train.
+    again = data_mod.load_splits(Config(data=str(imdb_dir)))
+    assert splits.train["text"].head(50).tolist() == again.train["text"].head(50).tolist()
+    assert not set(splits.train["text"].head(500)) & set(splits.valid["text"])
+
+
+def test_preset_subsets_are_stratified_and_deterministic(imdb_dir):
+    cfg = Config.from_preset("quick", data=str(imdb_dir))
+    a, b = data_mod.load_splits(cfg), data_mod.load_splits(cfg)
+    assert a.sizes() == {"train": 4000, "valid": 1000, "test": 2000}
+    assert a.test["text"].tolist() == b.test["text"].tolist()
+    full = data_mod.load_splits(Config(data=str(imdb_dir)))
+    share = full.train["label"].mean()
+    assert abs(a.train["label"].mean() - share) < 0.001  # class shares kept exactly (rounding)
+
+
+def _write_parquet(path, df):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_parquet(path)
+
+
+def _frame(n=20):
+    return pd.DataFrame({"text": [f"review number {i}" for i in range(n)], "label": [i % 2 for i in range(n)]})
+
+
+def test_missing_data_path_is_named(tmp_path):
+    missing = tmp_path / "nowhere"
+    with pytest.raises(DataError, match="does not exist"):
+        data_mod.load_imdb(str(missing))
+
+
+def test_parquet_without_text_column(tmp_path):
+    _write_parquet(tmp_path / "train.parquet", _frame().rename(columns={"text": "review"}))
+    _write_parquet(tmp_path / "test.parquet", _frame())
+    with pytest.raises(DataError, match=r"missing column\(s\) \['text'\]"):
+        data_mod.load_imdb(str(tmp_path))
+
+
+def test_labels_outside_0_1(tmp_path):
+    bad = _frame()
+    bad.loc[3, "label"] = 2
+    _write_parquet(tmp_path / "train.parquet", bad)
+    _write_parquet(tmp_path / "test.parquet", _frame())
+    with pytest.raises(DataError, match=r"labels outside \{0, 1\}: \[2\]"):
+        data_mod.load_imdb(str(tmp_path))
+
+
+def test_string_labels_rejected(tmp_path):
+    bad = _frame().astype({"label": str})
+    _write_parquet(tmp_path / "train.parquet", _frame())
+    _write_parquet(tmp_path / "test.parquet", bad)
+    with pytest.raises(DataError, match="'label' must be integers"):
+        data_mod.load_imdb(str(tmp_path))
+
+
+def test_empty_data(tmp_path):
+    _write_parquet(tmp_path / "train.parquet", _frame().iloc[:0])
+    _write_parquet(tmp_path / "test.parquet", _frame())
+    with pytest.raises(DataError, match="no rows"):
+        data_mod.load_imdb(str(tmp_path))
+
+
+def test_corrupt_parquet(tmp_path):
+    (tmp_path / "train.parquet").write_bytes(b"not parquet at all")
+    _write_parquet(tmp_path / "test.parquet", _frame())
+    with pytest.raises(DataError, match="not a readable parquet"):
+        data_mod.load_imdb(str(tmp_path))
+
+
+def _acl_files():
+    return {f"aclImdb/{split}/{lab}/{i}_{7 if lab == 'pos' else 2}.txt": f"{split} {lab} review {i}"
+            for split in ("train", "test") for lab in ("pos", "neg") for i in range(3)}
+
+
+def test_aclimdb_folder_and_tarball_give_the_same_frames(tmp_path):
+    files = _acl_files()
+    for name, text in files.items():
+        (tmp_path / "dir" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "dir" / name).write_text(text)
+    tar_path = tmp_path / "aclImdb_v1.tar.gz"
+    with tarfile.open(tar_path, "w:gz") as tar:
+        for name, text in files.items():
+            blob = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+    from_dir = data_mod.load_imdb(str(tmp_path / "dir"))
+    from_tar = data_mod.load_imdb(str(tar_path))
+    for split in ("train", "test"):
+        assert len(from_dir[split]) == 6
+        assert sorted(from_dir[split]["text"]) == sorted(from_tar[split]["text"])
+        pos = from_dir[split][from_dir[split]["text"].str.contains(" pos ")]
+        assert (pos["label"] == 1).all()
+
+
+def test_hub_id_without_network_fails_clearly():
+    with pytest.raises(DataError, match="stanfordnlp/imdb"):
+        data_mod.load_imdb("stanfordnlp/imdb")
+
+
+# --- encoders and model --------------------------------------------------------------------
+
+def test_unknown_encoder_says_what_was_tried():
+    with pytest.raises(encoders.EncoderNotFound) as e:
+        encoders.load_encoder("no-such-org/no-such-encoder")
+    msg = str(e.value)
+    assert "no-such-org/no-such-encoder" in msg and "packaged" in msg and "Hub" in msg
+
+
+def test_local_folder_without_config_is_rejected(tmp_path):
+    with pytest.raises(encoders.EncoderNotFound, match="no config.json"):
+        encoders.resolve(str(tmp_path))
+
+
+def test_encoder_from_a_local_path(tmp_path, minilm):
+    encoder, tok = minilm
+    encoder.save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    enc2, tok2, spec = encoders.load_encoder(str(tmp_path))
+    assert spec.local and tok2.tokenize("Hello") == ["hello"]
+    assert all(not p.requires_grad for p in enc2.parameters())
+
+
+def test_bert_base_shape_parameter_counts():
+    from transformers import BertConfig, BertModel
+    model = BERTGRUSentiment(BertModel(BertConfig()), 256, 1, 2, True, 0.25)
+    assert count_parameters(model) == {"total": 112_241_409, "trainable": 2_759_169}
+
+
+def test_model_forward_and_frozen_encoder():
+    encoder, tok, _ = encoders.load_encoder("random-tiny")
+    model = BERTGRUSentiment(encoder, 16, 1, 2, True, 0.25)
+    assert not any(p.requires_grad for p in model.bert.parameters())
+    assert all(p.requires_grad for p in model.head.parameters())
+    model.train()
+    assert model.bert.training  # homework: model.train() also enables BERT's dropout
+    ids = torch.tensor(encode_texts(tok, ["a fine film", "a bad film"], 32))
+    out = model(ids, torch.ones_like(ids))
+    assert out.shape == (2, 1)
+    out.sum().backward()
+    assert model.head.out.weight.grad is not None
+
+
+def test_head_runs_on_precomputed_states_and_ignores_padding():
+    from sentiment.model import GRUHead
+    torch.manual_seed(0)
+    head = GRUHead(8, 4, 1, 2, True, 0.0).eval()
+    x = torch.randn(1, 5, 8)
+    padded = torch.cat([x, torch.randn(1, 3, 8)], dim=1)
+    a = head(x, torch.tensor([5]))
+    b = head(padded, torch.tensor([5]))
+    assert torch.allclose(a, b, atol=1e-6)
+
+
+# --- training ------------------------------------------------------------------------------
+
+def test_smoke_training_on_real_reviews_lowers_the_loss(tmp_path, imdb_dir):
+    cfg = smoke_cfg(tmp_path, imdb_dir, epochs=4, lr=3e-3)
+    from sentiment.training import TrainHooks, train
+    summary = train(cfg, hooks=TrainHooks(report=quiet))
+    losses = [h["train_loss"] for h in summary["history"]]
+    assert losses[-1] < losses[0] - 0.05, losses
+    assert summary["split_sizes"] == {"train": 48, "valid": 16, "test": 32}
+    run = tmp_path / "run"
+    for rel in ("model/head.safetensors", "model/head_config.json", "checkpoints/last.safetensors",
+                "checkpoints/best.safetensors", "metrics.json", "test_predictions.parquet"):
+        assert (run / rel).exists(), rel
+    assert not list(run.rglob("*.tmp")) and not list(run.rglob("*.pt"))
+    saved = json.loads((run / "metrics.json").read_text())
+    assert saved["test"]["n"] == 32 and 0 <= saved["test"]["accuracy"] <= 1
+    assert saved["best_epoch"] == 1 + int(np.argmin([h["val_loss"] for h in summary["history"]]))
+
+
+def _head_tensors(run_dir):
+    from safetensors.torch import load_file
+    return load_file(str(run_dir / "model" / "head.safetensors"))
+
+
+@pytest.mark.parametrize("cache_states", [True, False])
+def test_resumed_run_equals_uninterrupted_run(tmp_path, imdb_dir, cache_states):
+    from sentiment.training import TrainHooks, train
+    common = dict(encoder="random-tiny", epochs=3, cache_states=cache_states)
+    full = smoke_cfg(tmp_path, imdb_dir, run_dir=str(tmp_path / "full"), **common)
+    train(full, hooks=TrainHooks(report=quiet))
+    part = smoke_cfg(tmp_path, imdb_dir, run_dir=str(tmp_path / "part"), **common)
+    with pytest.raises(KeyboardInterrupt):
+        train(part, hooks=TrainHooks(report=quiet, stop_after_epoch=1))
+    assert not (tmp_path / "part" / "model").exists()
+    summary = train(part.replace(resume=True), hooks=TrainHooks(report=quiet))
+    assert len(summary["history"]) == 3
+    a, b = _head_tensors(tmp_path / "full"), _head_tensors(tmp_path / "part")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_resume_refuses_a_changed_config(tmp_path, imdb_dir):
+    from sentiment.training import ResumeError, TrainHooks, train
+    cfg = smoke_cfg(tmp_path, imdb_dir, encoder="random-tiny", epochs=2)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, hooks=TrainHooks(report=quiet, stop_after_epoch=1))
+    with pytest.raises(ResumeError, match="hidden_dim"):
+        train(cfg.replace(resume=True, hidden_dim=8), hooks=TrainHooks(report=quiet))
+    with pytest.raises(ResumeError, match="no checkpoint"):
+        train(cfg.replace(resume=True, run_dir=str(tmp_path / "empty")), hooks=TrainHooks(report=quiet))
+
+
+def test_token_cache_hits_and_misses(tmp_path, imdb_dir):
+    from sentiment.tokenization import tokenize_dataset
+    cfg = smoke_cfg(tmp_path, imdb_dir)
+    first = tokenize_dataset(cfg)
+    again = tokenize_dataset(cfg)
+    longer = tokenize_dataset(cfg.replace(max_length=96))
+    assert not first["cache_hit"] and again["cache_hit"] and not longer["cache_hit"]
+    assert first["splits"]["train"]["fingerprint"] == again["splits"]["train"]["fingerprint"]
+    assert longer["splits"]["train"]["tokens"] > first["splits"]["train"]["tokens"]
+
+
+def test_state_cache_roundtrip(tmp_path, minilm):
+    from sentiment import state_cache
+    from sentiment.tokenization import TokenizedSplit
+    encoder, tok = minilm
+    ids = [np.asarray(x, dtype=np.int32) for x in encode_texts(tok, ["a good film", "awful, just awful and long"], 32)]
+    split = TokenizedSplit(ids, np.array([1, 0]), "fp-test")
+    kw = dict(encoder_id="x", cache_dir=tmp_path, device=torch.device("cpu"), precision="fp32", pad_id=0)
+    store, info = state_cache.get_or_build(encoder, split, **kw)
+    assert not info["hit"]
+    store2, info2 = state_cache.get_or_build(encoder, split, **kw)
+    assert info2["hit"] and np.array_equal(store2.offsets, store.offsets)
+    states, lengths = store.batch([1])
+    with torch.inference_mode():
+        ref = encoder(input_ids=torch.from_numpy(ids[1][None].astype(np.int64)))[0]
+    assert lengths.tolist() == [len(ids[1])]
+    assert torch.allclose(states[0], ref[0], atol=2e-2)  # fp16 storage
+
+
+# --- prediction and CLI --------------------------------------------------------------------
+
+def test_batched_prediction_equals_single_prediction(tmp_path, imdb_dir):
+    from sentiment.predict import SentimentModel, predict_sentiment
+    from sentiment.training import TrainHooks, train
+    cfg = smoke_cfg(tmp_path, imdb_dir, encoder="random-tiny", encoder_precision="fp32")
+    train(cfg, hooks=TrainHooks(report=quiet))
+    sm = SentimentModel.load(tmp_path / "run")
+    texts = ["Justice League is terrible. I hated it.", "Avengers was great!!", "meh " * 40]
+    batched = sm.predict_proba(texts)
+    single = [predict_sentiment(sm.model, sm.tokenizer, t, sm.max_length, sm.truncation) for t in texts]
+    assert np.allclose(batched, single, atol=1e-5)
+    assert ((batched > 0) & (batched < 1)).all()
+    with pytest.raises(TypeError, match="strings"):
+        sm.predict_proba(["ok", None])
+
+
+def _cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "sentiment.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+
+
+def test_cli_info_json(imdb_dir):
+    r = _cli("info", "--json", "--data", str(imdb_dir))
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["vocab_size"] == 30522
+    assert info["special_token_ids"] == {"cls": 101, "sep": 102, "pad": 0, "unk": 100}
+    assert info["max_input_length"] == 512
+    assert info["split_sizes"] == {"train": 17500, "valid": 7500, "test": 25000}
+    assert info["parameters"]["trainable"] < info["parameters"]["total"]
+
+
+def test_cli_train_then_predict(tmp_path, imdb_dir):
+    run = tmp_path / "run"
+    r = _cli("train", "--preset", "smoke", "--data", str(imdb_dir), "--run-dir", str(run),
+             "--cache-dir", str(tmp_path / "cache"), "--encoder", "random-tiny", "--no-progress",
+             "--no-track")
+    assert r.returncode == 0, r.stderr
+    assert "Epoch: 01" in r.stdout and "Val. Acc" in r.stdout
+    assert json.loads(r.stdout[r.stdout.index("{"):])["test_accuracy"] >= 0
+    r = _cli("predict", "--preset", "smoke", "--run-dir", str(run), "Avengers was great!!")
+    assert r.returncode == 0, r.stderr
+    prob, label, text = r.stdout.strip().split("\t")
+    assert 0 < float(prob) < 1 and label in ("pos", "neg") and text == "Avengers was great!!"
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["train", "--preset", "smoke", "--data", "/nonexistent/imdb", "--no-track"], "does not exist"),
+    (["train", "--preset", "smoke", "--encoder", "nobody/nothing", "--data", "/nonexistent", "--no-track"],
+     "does not exist"),
+    (["info", "--no-data", "--encoder", "nobody/nothing"], "cannot load encoder 'nobody/nothing'"),
+    (["train", "--preset", "smoke", "--max-length", "2", "--no-track"], "max_length must be in"),
+    (["predict", "--run-dir", "/nonexistent/run", "hi"], "no trained head"),
+])
+def test_cli_errors_are_one_clear_line(args, needle):
+    r = _cli(*args)
+    assert r.returncode == 2
+    assert needle in r.stderr and "Traceback" not in r.stderr
+
+
+# --- config --------------------------------------------------------------------------------
+
+def test_config_presets_and_overrides():
+    hw = Config.from_preset("homework")
+    assert (hw.max_length, hw.batch_size, hw.epochs, hw.max_train) == (512, 128, 2, None)
+    q = Config.from_preset("quick", epochs=1, max_train=None)
+    assert q.epochs == 1 and q.max_train == 4000  # None means "not given"
+    with pytest.raises(ValueError, match="unknown preset"):
+        Config.from_preset("huge")
+    with pytest.raises(ValueError, match="unknown config field"):
+        Config.from_preset("smoke", epoch=3)
+    with pytest.raises(ValueError, match="truncation"):
+        Config(truncation="middle")
+    assert Config.from_dict(q.to_dict()) == q
