@@ -39,7 +39,7 @@ _NON_WS = "[^" + _WS[1:]
 BLANK_REGEX = f"^{_WS}*$"
 NUL_REGEX = r"\x00"
 # An HTML tag such as <br />, <i> or </a>; a bare "<" in prose ("<3", "a < b") is not one.
-HTML_REGEX = r"<\s*/?\s*[A-Za-z][A-Za-z0-9]*(\s[^<>]*)?/?\s*>"
+HTML_REGEX = r"<\s*/?\s*[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?\s*>"
 _INT_TYPES = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"]
 _TEXT_TYPES = ["StringDtype", "str"]
 
@@ -82,14 +82,7 @@ class ValidationResult:
         })
 
     def failure_message(self) -> str:
-        if self.success:
-            return f"data validation passed for {self.data}"
-        details = [_describe(c) for c in self.checks
-                   if c["severity"] == CRITICAL and not c["success"]]
-        return (f"data validation failed for {self.data}: "
-                f"{len(self.critical_failures)} critical expectation(s) failed: "
-                + "; ".join(details)
-                + f". Report: {Path(self.report_dir) / 'summary.md'}")
+        return _failure_message(self.to_dict())
 
 
 def ensure_valid(result: Union[ValidationResult, dict]) -> Union[ValidationResult, dict]:
@@ -98,18 +91,21 @@ def ensure_valid(result: Union[ValidationResult, dict]) -> Union[ValidationResul
     Accepts the dict from ``ValidationResult.to_dict()`` too, as Prefect tasks exchange those.
     """
     if isinstance(result, dict):
-        if result["success"]:
-            return result
-        details = [_describe(c) for c in result["checks"]
-                   if c["severity"] == CRITICAL and not c["success"]]
-        raise ValidationError(
-            f"data validation failed for {result['data']}: "
-            f"{len(result['critical_failures'])} critical expectation(s) failed: "
-            + "; ".join(details)
-            + f". Report: {Path(result['report_dir']) / 'summary.md'}")
-    if not result.success:
+        if not result["success"]:
+            raise ValidationError(_failure_message(result))
+    elif not result.success:
         raise ValidationError(result.failure_message(), result)
     return result
+
+
+def _failure_message(result: dict) -> str:
+    if result["success"]:
+        return f"data validation passed for {result['data']}"
+    details = [_describe(c) for c in result["checks"]
+               if c["severity"] == CRITICAL and not c["success"]]
+    return (f"data validation failed for {result['data']}: "
+            f"{len(result['critical_failures'])} critical expectation(s) failed: "
+            + "; ".join(details) + f". Report: {Path(result['report_dir']) / 'summary.md'}")
 
 
 def run_validate_cli(cfg: Config, data: str, report_dir: Optional[str] = None) -> int:
@@ -142,7 +138,8 @@ def validate_data(data: Union[str, Path], cfg: Config, report_dir: Union[str, Pa
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     sources = _resolve_sources(Path(data))
-    report_dir = Path(report_dir)
+    # Absolute, because GE's docs store refuses a relative base directory.
+    report_dir = Path(report_dir).resolve()
     report_dir.mkdir(parents=True, exist_ok=True)
 
     t = time.perf_counter()
@@ -252,9 +249,11 @@ def _make_context(gx, docs_dir: Path):
 
 # ------------------------------------------------------------------------------------------
 def _check(name: str, split: str, severity: str, success: bool, observed: Any,
-           examples: Optional[list] = None, expectation: Optional[str] = None) -> dict:
+           examples: Optional[list] = None, expectation: Optional[str] = None,
+           description: str = "") -> dict:
     return {"name": name, "split": split, "severity": severity, "success": bool(success),
             "observed": observed, "examples": examples or [], "expectation": expectation,
+            "description": description,
             "source": "ge" if expectation and expectation.startswith("expect_") else "custom"}
 
 
@@ -266,7 +265,7 @@ def _read_split(split: str, path: Path):
 
     def readable(ok: bool, observed: str) -> dict:
         return _check("parquet_readable", split, CRITICAL, ok, observed,
-                      expectation="parquet file exists and decodes")
+                      description="the parquet file exists and decodes")
 
     if not path.is_file():
         return None, [readable(False, f"file not found: {path}")]
@@ -280,6 +279,9 @@ def _read_split(split: str, path: Path):
     checks = []
     if "text" in table.column_names:
         text = table.column("text")
+        if pa.types.is_dictionary(text.type):
+            # A categorical text column is a storage choice, not a type problem.
+            text = text.cast(text.type.value_type)
         utf8_check, text = _utf8_check(split, text)
         if utf8_check is not None:
             checks.append(utf8_check)
@@ -317,7 +319,7 @@ def _utf8_check(split: str, text):
         try:
             text.validate(full=True)
             return _check("text_valid_utf8", split, CRITICAL, True, "0 invalid values",
-                          expectation="valid UTF-8 in column text"), text
+                          description="text is valid UTF-8"), text
         except pa.ArrowInvalid:
             raw = text.cast(as_binary[t])
     elif pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t) \
@@ -338,10 +340,10 @@ def _utf8_check(split: str, text):
             values.append(value.decode("utf-8", errors="replace"))
     examples = [f"invalid UTF-8 in column text, row {row} (byte {start}: "
                 f"{value[max(0, start - 10):start + 4]!r})" for row, start, value in bad[:_EXAMPLES]]
-    observed = (f"invalid UTF-8 in column text, row {bad[0][0]} ({len(bad)} invalid values)"
+    observed = (f"invalid UTF-8 in column text, row {bad[0][0]} ({len(bad)} invalid value(s))"
                 if bad else f"0 invalid values (stored as {t})")
     return (_check("text_valid_utf8", split, CRITICAL, not bad, observed, examples,
-                   expectation="valid UTF-8 in column text"),
+                   description="text is valid UTF-8"),
             pa.chunked_array([pa.array(values, pa.large_string())]))
 
 
@@ -369,7 +371,8 @@ def _expectations(gxe, cfg: Config, frame) -> dict[str, list]:
         critical += [
             exp(gxe.ExpectColumnValuesToBeInTypeList, "text_type", CRITICAL,
                 column="text", type_list=_TEXT_TYPES, description="text is a string column"),
-            exp(gxe.ExpectColumnValuesToNotBeNull, "text_not_null", CRITICAL, column="text"),
+            exp(gxe.ExpectColumnValuesToNotBeNull, "text_not_null", CRITICAL, column="text",
+                description="no null text"),
             exp(gxe.ExpectColumnValuesToNotMatchRegex, "text_not_blank", CRITICAL,
                 column="text", regex=BLANK_REGEX, description="no empty or whitespace-only text"),
             exp(gxe.ExpectColumnValuesToNotMatchRegex, "text_no_nul", CRITICAL,
@@ -390,13 +393,14 @@ def _expectations(gxe, cfg: Config, frame) -> dict[str, list]:
             exp(gxe.ExpectColumnValuesToBeUnique, "text_unique", WARNING, column="text",
                 description="no duplicate texts within the split"),
             exp(gxe.ExpectColumnValuesToNotMatchRegex, "text_html_tags", WARNING,
-                column="text", regex=HTML_REGEX, description="no HTML tags such as <br />"),
+                column="text", regex=HTML_REGEX, description="no HTML tags such as `<br />`"),
         ]
     if "label" in frame.columns:
         critical += [
             exp(gxe.ExpectColumnValuesToBeInTypeList, "label_integer", CRITICAL,
                 column="label", type_list=_INT_TYPES, description="label is integer-typed"),
-            exp(gxe.ExpectColumnValuesToNotBeNull, "label_not_null", CRITICAL, column="label"),
+            exp(gxe.ExpectColumnValuesToNotBeNull, "label_not_null", CRITICAL, column="label",
+                description="no null label"),
             exp(gxe.ExpectColumnValuesToBeInSet, "label_in_set", CRITICAL,
                 column="label", value_set=[0, 1], description="label in {0, 1}"),
         ]
@@ -473,7 +477,8 @@ def _checks_from_ge(split: str, suite_result) -> list[dict]:
         expectation = config.type + (f"({column})" if column else "")
         checks.append(_check(config.meta.get("check", config.type), split,
                              str(getattr(config.severity, "value", config.severity)),
-                             bool(r.success) and not exception, observed, examples, expectation))
+                             bool(r.success) and not exception, observed, examples, expectation,
+                             config.description or ""))
     return checks
 
 
@@ -511,7 +516,7 @@ def _overlap_check(train, test, stats: dict) -> dict:
             or not (is_string_dtype(train["text"]) and is_string_dtype(test["text"])):
         return _check("train_test_overlap", "train/test", WARNING, True,
                       "not computed: a split has no text column",
-                      expectation="no text in both train and test")
+                      description="no review in both train and test")
     shared = set(train["text"].dropna()) & set(test["text"].dropna())
     in_train = train["text"].isin(shared)
     in_test = test["text"].isin(shared)
@@ -521,7 +526,7 @@ def _overlap_check(train, test, stats: dict) -> dict:
     examples = [f"test row {row}: {_short(test['text'].iat[row])}" for row in rows]
     return _check("train_test_overlap", "train/test", WARNING, not shared,
                   stats["train_test_overlap"], examples,
-                  expectation="no text in both train and test")
+                  description="no review in both train and test")
 
 
 # ------------------------------------------------------------------------------------------
@@ -532,11 +537,14 @@ def _summary_markdown(result: ValidationResult) -> str:
     lines = [f"# Data validation {verdict}: {result.data}", ""]
     lines.append("Critical failures: " + (", ".join(result.critical_failures) or "none"))
     lines.append("Warnings: " + (", ".join(result.warnings) or "none"))
-    lines += ["", "| split | check | severity | result | observed | examples |",
-              "|---|---|---|---|---|---|"]
+    lines += ["", "| split | check | expects | severity | result | observed | examples |",
+              "|---|---|---|---|---|---|---|"]
     for c in result.checks:
-        cells = [c["split"], f"{c['name']}", c["severity"], "pass" if c["success"] else "FAIL",
-                 _observed_text(c["observed"]), "<br>".join(c["examples"])]
+        cells = [c["split"], c["name"], c["description"], c["severity"],
+                 "pass" if c["success"] else "FAIL",
+                 _observed_text(c["observed"]),
+                 # Code spans, so that a review's own "<br />" shows as text, not as a break.
+                 "<br>".join("`" + e.replace("`", "'") + "`" for e in c["examples"])]
         lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
     s = result.stats
     lines += ["", "## Statistics", ""]
@@ -556,7 +564,7 @@ def _summary_markdown(result: ValidationResult) -> str:
         lines.append("- positive share: " + ", ".join(
             f"{k} {float(v):.3f}" for k, v in s["positive_share"].items()))
     t = result.timings
-    lines.append("- seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in t.items()))
+    lines.append("- seconds: " + ", ".join(f"{k} {v:.3f}" for k, v in t.items()))
     lines += ["", "Files: summary.md, summary.json, ge_results.json (GE's full results), "
                   "data_docs/index.html (GE Data Docs).", ""]
     return "\n".join(lines)
@@ -564,8 +572,9 @@ def _summary_markdown(result: ValidationResult) -> str:
 
 def _describe(check: dict) -> str:
     text = f"{check['split']}:{check['name']}"
-    if check.get("expectation"):
-        text += f" [{check['expectation']}]"
+    label = "; ".join(x for x in (check.get("expectation"), check.get("description")) if x)
+    if label:
+        text += f" [{label}]"
     text += f" observed {_observed_text(check['observed'])}"
     if check.get("examples"):
         text += f", e.g. {check['examples'][0]}"
@@ -614,7 +623,7 @@ def _cell(value: Any) -> str:
 
 
 def _one_line(value: Any) -> str:
-    return " ".join(str(value).split())
+    return " ".join(str(value).split()).rstrip(".")
 
 
 def _jsonable(value: Any) -> Any:

@@ -222,6 +222,14 @@ def test_warnings_do_not_stop_the_run(dataset, cfg, tmp_path):
     ensure_valid(result.to_dict())
 
 
+def test_a_relative_report_dir(dataset, cfg, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = validate_data(dataset, cfg, "reports/validation")
+    assert result.success
+    assert result.report_dir == tmp_path / "reports" / "validation"
+    assert (tmp_path / "reports" / "validation" / "data_docs" / "index.html").is_file()
+
+
 def test_a_single_file_is_one_split(dataset, cfg, tmp_path):
     result = validate_data(dataset / "test.parquet", cfg, tmp_path / "report")
     assert result.success
