@@ -8,7 +8,8 @@ PRESET ?= quick
 # CPU wheel first: a bare `pip install torch` (or a package depending on it) pulls multi-GB CUDA builds.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup run test test-fast bench bench-quick mlflow-ui clean
+.PHONY: setup run test test-fast bench bench-quick mlflow-ui mlflow-screenshots clean
+MLFLOW_UI_PORT ?= 5000
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +28,12 @@ test: setup
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow" --timeout 600
+
+mlflow-ui: setup  ## MLflow tracking server + UI on http://127.0.0.1:$(MLFLOW_UI_PORT) (store: mlflow/mlflow.db)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" MLFLOW_UI_PORT=$(MLFLOW_UI_PORT) ./mlflow/server.sh
+
+mlflow-screenshots: setup  ## Headless-Chromium screenshots of the MLflow UI into reports/mlflow-ui/
+	$(PY) mlflow/screenshots.py --out reports/mlflow-ui
 
 clean:
 	rm -rf runs cache reports .pytest_cache

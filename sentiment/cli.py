@@ -40,8 +40,8 @@ def cmd_train(cfg: Config, args) -> int:
 
 def _load_predictor(cfg: Config, model: str | None):
     if _is_uri(model):
-        from .tracking import load_model_uri
-        return load_model_uri(model)
+        from .tracking import load_model_uri, tracking_uri
+        return load_model_uri(model, tracking_uri(cfg))
     from .predict import SentimentModel
     return SentimentModel.load(model or cfg.run_dir, device=cfg.device,
                                batch_size=cfg.eval_batch_size)
