@@ -23,11 +23,12 @@ setup: $(VENV)/.installed
 run: setup
 	$(VENV)/bin/sentiment pipeline --preset $(PRESET) --data $(DATA)
 
+# The venv's bin goes first on PATH: server tests start `mlflow`, `prefect` and `uvicorn` by name.
 test: setup
-	$(PY) -m pytest -q --timeout 900
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q --timeout 900
 
 test-fast: setup
-	$(PY) -m pytest -q -m "not slow" --timeout 600
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q -m "not slow" --timeout 600
 
 mlflow-ui: setup  ## MLflow tracking server + UI on http://127.0.0.1:$(MLFLOW_UI_PORT) (store: mlflow/mlflow.db)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" MLFLOW_UI_PORT=$(MLFLOW_UI_PORT) ./mlflow/server.sh
