@@ -1,0 +1,14 @@
+"""Prefect tasks: each one a decorator around one `sentiment` library call.
+
+They exchange paths, run ids and small dicts, never tensors or models.
+"""
+
+from .evaluation import evaluate_model
+from .promotion import promote_model
+from .registry import register_model
+from .tokenization import tokenize_dataset
+from .training import train_model
+from .validation import validate_data
+
+__all__ = ["validate_data", "tokenize_dataset", "train_model", "evaluate_model",
+           "register_model", "promote_model"]

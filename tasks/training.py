@@ -1,0 +1,19 @@
+"""Task: train the model inside an MLflow run."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from prefect import task
+
+from sentiment import tracking
+from sentiment.config import Config
+
+from ._options import NO_CACHING, PLAIN_PRINT
+
+
+# No retries: a second attempt would train again from scratch and fail the same way.
+@task(name="train-model", **NO_CACHING, **PLAIN_PRINT)
+def train_model(cfg: Config, validation_report_dir: Optional[str] = None) -> dict:
+    """The MLflow run id, the run folder and the test accuracy; the model stays on disk."""
+    return tracking.train_tracked(cfg, validation_report_dir)

@@ -1,0 +1,264 @@
+"""The Prefect flows and tasks under `prefect_test_harness`, on the smoke preset.
+
+Tokenization caching through the task, the training flow end to end (summary, artifacts,
+registry), every branch of the promotion gate through `promote-sentiment`, and a validation
+failure that stops the run before tokenization with the registry untouched.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.slow
+
+prefect = pytest.importorskip("prefect")
+pytest.importorskip("mlflow")
+pytest.importorskip("great_expectations")
+
+from sentiment.config import Config  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory):
+    """A throwaway Prefect API (SQLite in tmp) and PREFECT_HOME, no telemetry."""
+    from prefect.settings import (PREFECT_API_URL, PREFECT_HOME,
+                                  PREFECT_SERVER_ANALYTICS_ENABLED, temporary_settings)
+    from prefect.testing.utilities import prefect_test_harness
+    home = tmp_path_factory.mktemp("prefect-home")
+    mp = pytest.MonkeyPatch()
+    # The harness's server is a subprocess: it reads the environment, not this process's settings.
+    mp.setenv("PREFECT_HOME", str(home))
+    mp.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    mp.setenv("DO_NOT_TRACK", "1")
+    mp.delenv("PREFECT_API_URL", raising=False)
+    try:
+        with temporary_settings(updates={PREFECT_HOME: str(home),
+                                         PREFECT_SERVER_ANALYTICS_ENABLED: False},
+                                restore_defaults={PREFECT_API_URL}):
+            with prefect_test_harness(server_startup_timeout=120):
+                yield
+    finally:
+        mp.undo()
+
+
+def _frame(df: pd.DataFrame, n_pos: int, n_neg: int, seed: int) -> pd.DataFrame:
+    pos = df[df.label == 1].sample(n_pos, random_state=seed)
+    neg = df[df.label == 0].sample(n_neg, random_state=seed)
+    return pd.concat([pos, neg]).sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def datasets(imdb_dir, tmp_path_factory):
+    """Small IMDB folders. `a` and `b` share the training data; their test splits lean to
+    opposite classes, so a barely trained smoke model gets clearly different accuracies on
+    them (whichever class it prefers) and the gate has a better and a worse version."""
+    root = tmp_path_factory.mktemp("data")
+    train = pd.read_parquet(imdb_dir / "train.parquet", columns=["text", "label"])
+    test = pd.read_parquet(imdb_dir / "test.parquet", columns=["text", "label"])
+    train_small = _frame(train, 50, 50, seed=0)
+    out = {}
+    for name, (n_pos, n_neg) in {"a": (24, 8), "b": (8, 24)}.items():
+        d = root / name
+        d.mkdir()
+        train_small.to_parquet(d / "train.parquet", index=False)
+        _frame(test, n_pos, n_neg, seed=1).to_parquet(d / "test.parquet", index=False)
+        out[name] = d
+    bad = root / "bad"
+    bad.mkdir()
+    broken = train_small.copy()
+    broken.loc[3, "label"] = 2  # a label outside {0, 1}: a critical expectation fails
+    broken.to_parquet(bad / "train.parquet", index=False)
+    _frame(test, 16, 16, seed=1).to_parquet(bad / "test.parquet", index=False)
+    out["bad"] = bad
+    return out
+
+
+def _params(tmp: Path, data: Path, **kw) -> dict:
+    """Smoke-preset flow parameters with every output in tmp."""
+    return dict(preset="smoke", data=str(data), run_dir=str(tmp / "run"),
+                cache_dir=str(tmp / "cache"), encoder="random-tiny", progress=False,
+                num_threads=1, tracking_uri=f"sqlite:///{tmp / 'mlflow.db'}", **kw)
+
+
+def _artifacts(flow_run_id) -> dict:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+    with get_client(sync_client=True) as client:
+        arts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+    return {a.key: a for a in arts}
+
+
+def _registry(uri: str):
+    import mlflow
+    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _champion(uri: str, name: str):
+    from mlflow.exceptions import MlflowException
+    try:
+        return int(_registry(uri).get_model_version_by_alias(name, "champion").version)
+    except MlflowException:
+        return None
+
+
+# ------------------------------------------------------------------------------------------
+def test_tokenize_task_reuses_the_cache_until_length_or_tokenizer_change(harness, datasets,
+                                                                        tmp_path):
+    from tasks import tokenize_dataset
+    cfg = Config.from_preset(**_params(tmp_path, datasets["a"]))
+
+    first = tokenize_dataset(cfg)
+    assert first["cache_hit"] is False
+    assert all(Path(s["cache_file"]).exists() for s in first["splits"].values())
+
+    again = tokenize_dataset(cfg)
+    assert again["cache_hit"] is True
+    assert {k: s["fingerprint"] for k, s in again["splits"].items()} == \
+        {k: s["fingerprint"] for k, s in first["splits"].items()}
+
+    shorter = tokenize_dataset(cfg.replace(max_length=cfg.max_length // 2))
+    assert shorter["cache_hit"] is False
+
+    cased = tokenize_dataset(cfg.replace(encoder=str(_cased_tokenizer(tmp_path / "cased"))))
+    assert cased["cache_hit"] is False
+    fingerprints = {s["fingerprint"] for r in (first, shorter, cased)
+                    for s in r["splits"].values()}
+    assert len(fingerprints) == 3 * len(first["splits"])
+
+
+def _cased_tokenizer(dest: Path) -> Path:
+    """The packaged WordPiece vocab without lower-casing: another tokenizer, same vocab file."""
+    from transformers import BertConfig, BertTokenizerFast
+    from sentiment.encoders import load_tokenizer, resolve
+    vocab = load_tokenizer(resolve("minilm")).get_vocab()
+    dest.mkdir(parents=True)
+    (dest / "vocab.txt").write_text(
+        "\n".join(t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])) + "\n")
+    BertTokenizerFast(vocab_file=str(dest / "vocab.txt"), do_lower_case=False).save_pretrained(dest)
+    BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+               intermediate_size=64).to_json_file(dest / "config.json")
+    return dest
+
+
+# ------------------------------------------------------------------------------------------
+def test_train_flow_and_every_gate_decision(harness, datasets, tmp_path):
+    from flows.promote import promote_sentiment
+    from flows.train import train_sentiment
+    from prefect.states import State
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    name = "imdb-sentiment"
+
+    # 1. A full run whose gate refuses: test accuracy below min_accuracy.
+    state: State = train_sentiment(**_params(tmp_path, datasets["a"], min_accuracy=1.0),
+                                   return_state=True)
+    assert state.is_completed(), state.message
+    first = state.result()
+    assert first["model_version"] == 1 and first["model_name"] == name
+    assert first["promotion_ran"] and first["promoted"] is False
+    assert "below the minimum" in first["promotion_reason"]
+    assert first["champion_version"] is None and _champion(uri, name) is None
+    assert first["tokenization_cache_hit"] is False
+    assert set(first["stage_seconds"]) == {"validate", "tokenize", "train", "evaluate",
+                                           "register", "promote"}
+    run = _registry(uri).get_run(first["run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["test_accuracy"] == pytest.approx(first["test_accuracy"])
+    arts = _artifacts(state.state_details.flow_run_id)
+    assert {"sentiment-validation", "sentiment-metrics", "sentiment-mlflow-run",
+            "sentiment-promotion"} <= set(arts)
+    link = arts["sentiment-mlflow-run"].data  # stored as markdown: [text](url)
+    link = link[link.index("(") + 1:link.rindex(")")]
+    assert link.startswith("http://127.0.0.1:5000/#/experiments/")
+    assert link.endswith(f"/runs/{first['run_id']}")
+    table = json.loads(arts["sentiment-metrics"].data)
+    assert {"metric": "accuracy", "value": round(first["test_accuracy"], 4)} in table
+    assert "not promoted" in arts["sentiment-promotion"].data
+    assert arts["sentiment-validation"].data.strip()
+
+    # 2. Same inputs, new seed, gate switched off: the tokenization cache is reused.
+    second = train_sentiment(**_params(tmp_path, datasets["a"], seed=7, promote=False))
+    assert second["model_version"] == 2
+    assert second["tokenization_cache_hit"] is True
+    assert second["promotion_ran"] is False and _champion(uri, name) is None
+
+    # 3. Test data leaning the other way: a version with a different accuracy.
+    third = train_sentiment(**_params(tmp_path, datasets["b"], promote=False))
+    assert third["model_version"] == 3 and third["tokenization_cache_hit"] is False
+    acc = {v["model_version"]: v["test_accuracy"] for v in (first, second, third)}
+    worse, better = sorted((1, 3), key=acc.get)
+    assert acc[worse] < acc[better], f"need two different accuracies, got {acc}"
+
+    gate = dict(preset="smoke", tracking_uri=uri, model_name=name)
+    # 4. No champion yet: a version that clears min_accuracy is promoted.
+    d = promote_sentiment(version=worse, min_accuracy=0.0, **gate)
+    assert d["promoted"] and "no champion" in d["reason"]
+    assert d["champion_before"] is None and _champion(uri, name) == worse
+
+    # 5. Better than the champion: promoted.
+    d = promote_sentiment(version=better, **gate)
+    assert d["promoted"] and d["champion_before"]["version"] == worse
+    assert _champion(uri, name) == better
+
+    # 6. Not better than the champion: the champion stays.
+    state = promote_sentiment(version=worse, **gate, return_state=True)
+    d = state.result()
+    assert not d["promoted"] and "does not beat" in d["reason"]
+    assert d["champion_after"]["version"] == better and _champion(uri, name) == better
+    assert "not promoted" in _artifacts(state.state_details.flow_run_id)["sentiment-promotion"].data
+
+    # 7. Below min_accuracy, even with no comparison to make: the champion stays.
+    d = promote_sentiment(version=better, min_accuracy=1.0, **gate)
+    assert not d["promoted"] and _champion(uri, name) == better
+
+    # 8. Default version is the newest; every decision left its tags on the version.
+    d = promote_sentiment(**gate)
+    assert d["candidate"]["version"] == 3
+    tags = _registry(uri).get_model_version(name, str(worse)).tags
+    assert tags["promotion_decision"] == "rejected"  # its latest decision (step 6)
+    assert "does not beat" in tags["promotion_reason"]
+
+
+# ------------------------------------------------------------------------------------------
+def test_validation_failure_stops_before_tokenization(harness, datasets, tmp_path):
+    from flows.train import train_sentiment
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    params = _params(tmp_path, datasets["bad"])
+    state = train_sentiment(**params, return_state=True)
+    assert state.is_failed()
+    assert "train:label_in_set" in state.message and "critical" in state.message
+
+    flow_run_id = state.state_details.flow_run_id
+    with get_client(sync_client=True) as client:
+        task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
+            id=FlowRunFilterId(any_=[flow_run_id])))
+    ran = {t.name.rsplit("-", 1)[0] for t in task_runs}
+    assert ran == {"validate-data"}, ran  # nothing after validation started
+    summary = _artifacts(flow_run_id)["sentiment-validation"]
+    assert "train:label_in_set" in summary.data and "FAILED" in summary.data
+
+    assert not (Path(params["cache_dir"]) / "tokens").exists()
+    assert not (tmp_path / "mlflow.db").exists()  # no run, no registry write
+
+
+def test_cli_pipeline_passes_every_override_to_the_flow():
+    """`sentiment pipeline` rebuilds exactly the CLI's Config inside the flow."""
+    from flows._params import config_from_params, params_for
+    from flows.train import train_sentiment
+    cfg = Config.from_preset("quick", data="d", encoder="random-tiny", lr=0.01, max_length=99)
+    params = params_for(train_sentiment.fn, cfg, promote=False)
+    assert params["overrides"] == {"lr": 0.01}  # not a named flow parameter
+    assert params["max_length"] == 99 and params["promote"] is False
+    assert config_from_params(params) == cfg
+    # `overrides` may name a flow parameter too; an empty (None) parameter does not mask it.
+    assert config_from_params({"preset": "smoke", "epochs": None,
+                               "overrides": {"epochs": 3}}).epochs == 3
+    with pytest.raises(ValueError, match="unknown config field"):
+        config_from_params({"preset": "smoke", "overrides": {"epoch": 3}})

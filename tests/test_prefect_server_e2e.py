@@ -1,0 +1,154 @@
+"""End to end through a real Prefect server: deploy prefect.yaml, run the training deployment
+on a process worker, and find the new version and the `champion` alias in MLflow.
+
+Everything runs on 127.0.0.1 with a temporary PREFECT_HOME; every process this test starts
+runs in its own process group and is killed at the end, pass or fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+pytest.importorskip("prefect")
+pytest.importorskip("mlflow")
+
+REPO = Path(__file__).resolve().parents[1]
+PREFECT = str(Path(sys.executable).with_name("prefect"))
+POOL = "sentiment-process"  # as in prefect.yaml
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Processes:
+    """Background processes, each the leader of its own process group."""
+
+    def __init__(self, logs: Path):
+        self.logs = logs
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name: str, args: list[str], env: dict) -> subprocess.Popen:
+        log = open(self.logs / f"{name}.log", "w")
+        p = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                             start_new_session=True)
+        self.procs.append((name, p))
+        return p
+
+    def tail(self, name: str, n: int = 60) -> str:
+        path = self.logs / f"{name}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:]) if path.exists() else ""
+
+    def stop(self) -> None:
+        # The worker first, so it does not submit anything to a server going away.
+        for _, p in reversed(self.procs):
+            _kill_group(p, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for _, p in reversed(self.procs):
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            _kill_group(p, signal.SIGKILL)  # and whatever the leader left behind in its group
+            p.wait()
+
+
+def _kill_group(p: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(p.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _run(args: list[str], env: dict, timeout: float) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def _wait_healthy(url: str, server: subprocess.Popen, procs: Processes, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"prefect server exited ({server.returncode}):\n{procs.tail('server')}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"prefect server not healthy after {timeout}s:\n{procs.tail('server')}")
+
+
+def test_scheduled_training_deployment_on_a_process_worker(imdb_dir, tmp_path):
+    port = _free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update({
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_API_URL": api,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "PREFECT_CLI_PROMPT": "false",
+        # Poll often: the default 10-15 s between polls would dominate a smoke run.
+        "PREFECT_WORKER_QUERY_SECONDS": "2",
+        "PREFECT_WORKER_HEARTBEAT_SECONDS": "5",
+        # The pull step of prefect.yaml sets the flow run's working directory to this clone.
+        "SENTIMENT_REPO": str(REPO),
+        "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false", "MLFLOW_DISABLE_TELEMETRY": "true",
+    })
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    params = {"preset": "smoke", "data": str(imdb_dir), "run_dir": str(tmp_path / "run"),
+              "cache_dir": str(tmp_path / "cache"), "tracking_uri": uri,
+              "encoder": "random-tiny", "progress": False, "num_threads": 1}
+
+    procs = Processes(tmp_path)
+    try:
+        server = procs.start("server", [PREFECT, "server", "start", "--host", "127.0.0.1",
+                                        "--port", str(port), "--no-ui"], env)
+        _wait_healthy(api, server, procs, timeout=120)
+
+        r = _run([PREFECT, "work-pool", "create", POOL, "--type", "process"], env, 60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        r = _run([PREFECT, "--no-prompt", "deploy", "--all"], env, 120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        r = _run([PREFECT, "deployment", "inspect", "train-sentiment/weekly"], env, 60)
+        assert r.returncode == 0 and "0 3 * * 1" in r.stdout, r.stdout + r.stderr
+        r = _run([PREFECT, "deployment", "inspect", "promote-sentiment/manual"], env, 60)
+        assert r.returncode == 0, r.stdout + r.stderr
+
+        worker = procs.start("worker", [PREFECT, "worker", "start", "--pool", POOL,
+                                        "--type", "process"], env)
+        r = _run([PREFECT, "deployment", "run", "train-sentiment/weekly",
+                  "--params", json.dumps(params), "--watch", "--watch-timeout", "240"], env, 270)
+        assert r.returncode == 0 and "Completed" in r.stdout, (
+            f"{r.stdout}\n{r.stderr}\n--- worker ---\n{procs.tail('worker', 120)}")
+        assert worker.poll() is None, procs.tail("worker")
+    finally:
+        procs.stop()
+    for _, p in procs.procs:
+        assert p.poll() is not None
+
+    import mlflow
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    versions = client.search_model_versions("name = 'imdb-sentiment'")
+    assert [int(v.version) for v in versions] == [1]
+    assert int(client.get_model_version_by_alias("imdb-sentiment", "champion").version) == 1
+    tags = client.get_model_version("imdb-sentiment", "1").tags
+    assert tags["promotion_decision"] == "promoted"
+    assert (tmp_path / "run" / "model").is_dir()
