@@ -5,6 +5,11 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DATA   ?= ../shared/data/imdb
 PRESET ?= quick
+DEVICE ?= auto
+# OpenMP's default busy-wait makes torch 5-10x slower whenever the cores are shared
+# (benchmarks/README.md); passive waiting costs nothing on an idle machine.
+export OMP_WAIT_POLICY ?= PASSIVE
+export TOKENIZERS_PARALLELISM ?= false
 # CPU wheel first: a bare `pip install torch` (or a package depending on it) pulls multi-GB CUDA builds.
 TORCH_SPEC ?= torch==2.13.0
 
@@ -29,6 +34,13 @@ test: setup
 
 test-fast: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q -m "not slow" --timeout 600
+
+bench-quick: setup  ## reduced benchmark (minutes on 2 CPU cores) -> benchmarks/results/latest.json
+	$(PY) benchmarks/bench.py --size quick --device $(DEVICE) --data $(DATA) --out benchmarks/results/latest.json
+
+bench: setup  ## all benchmarks (tens of minutes on CPU; DEVICE=cuda for the GPU figure)
+	$(PY) benchmarks/bench.py --size full --device $(DEVICE) --data $(DATA) --out benchmarks/results/full.json
+	$(PY) benchmarks/head_speed.py --device $(subst auto,cpu,$(DEVICE)) --out benchmarks/results/head_speed.json
 
 mlflow-ui: setup  ## MLflow tracking server + UI on http://127.0.0.1:$(MLFLOW_UI_PORT) (store: mlflow/mlflow.db)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" MLFLOW_UI_PORT=$(MLFLOW_UI_PORT) ./mlflow/server.sh

@@ -60,7 +60,7 @@ class CachedFeatures:
     def logits(self, model: BERTGRUSentiment, idx, head_ctx) -> torch.Tensor:
         states, lengths = self.store.batch(idx)
         with head_ctx():
-            return model.head(states.to(self.device, non_blocking=True), lengths)
+            return head_forward(model.head, states.to(self.device, non_blocking=True), lengths)
 
 
 class TokenFeatures:
@@ -75,7 +75,49 @@ class TokenFeatures:
         with torch.no_grad(), state_cache.encoder_autocast(self.device, self.precision):
             emb = model.encode(ids, mask)
         with head_ctx():
-            return model.head(emb.to(model.head.out.weight.dtype), mask.sum(1))
+            return head_forward(model.head, emb.to(model.head.out.weight.dtype), mask.sum(1))
+
+
+def head_forward(head: GRUHead, states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """``head(states, lengths)``; when training on the CPU, computed without packed sequences.
+
+    Backpropagating through a packed GRU is slow on the CPU (a shrinking batch at every time
+    step); this gives the same logits and gradients ~2x faster (benchmarks/head_speed.py).
+    """
+    if torch.is_grad_enabled() and states.device.type == "cpu" and states.dtype == torch.float32:
+        return unpacked_head_forward(head, states, lengths)
+    return head(states, lengths)
+
+
+def unpacked_head_forward(head: GRUHead, states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """GRUHead's forward, exact, on the right-padded batch: per layer, a forward scan and a
+    forward scan over each review reversed in place (its real tokens only) stand in for the
+    packed bidirectional GRU. Padding then only trails each scan's real tokens, so it never
+    reaches them; the final hidden states are the scans' outputs at each review's last token.
+    Same parameters (the nn.GRU's own); dropout between layers as nn.GRU applies it."""
+    rnn = head.rnn
+    B, T, _ = states.shape
+    L = lengths.to(states.device).view(B, 1)
+    t = torch.arange(T, device=states.device).view(1, T)
+    rev = torch.where(t < L, L - 1 - t, t).unsqueeze(2)    # reverses the real part of each row
+    last = (L - 1).view(B, 1, 1).expand(-1, 1, rnn.hidden_size)
+    dirs = (("", False), ("_reverse", True)) if rnn.bidirectional else (("", False),)
+    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if rnn.bias else ("weight_ih", "weight_hh")
+    x, finals = states, []
+    for layer in range(rnn.num_layers):
+        outs = []
+        for suffix, backward in dirs:
+            w = [getattr(rnn, f"{n}_l{layer}{suffix}") for n in names]
+            inp = x.gather(1, rev.expand(-1, -1, x.shape[2])) if backward else x
+            out, _ = torch._VF.gru(inp, x.new_zeros(1, B, rnn.hidden_size), w, rnn.bias, 1, 0.0,
+                                   rnn.training, False, True)
+            if layer == rnn.num_layers - 1:
+                finals.append(out.gather(1, last).squeeze(1))
+            outs.append(out.gather(1, rev.expand(-1, -1, rnn.hidden_size)) if backward else out)
+        x = torch.cat(outs, dim=2)
+        if layer < rnn.num_layers - 1 and rnn.dropout > 0:
+            x = nn.functional.dropout(x, rnn.dropout, rnn.training)
+    return head.out(head.dropout(torch.cat(finals, dim=1)))
 
 
 def head_autocast(device: torch.device):

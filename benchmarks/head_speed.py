@@ -1,0 +1,119 @@
+"""Micro-benchmark of the BiGRU head on CPU/GPU: what makes it fast (batch size, packed
+sequences, threads, precision). All variants run interleaved in one process on the same
+random states, so the ratios are comparable even on a noisy machine.
+
+    python benchmarks/head_speed.py [--device cpu] [--seq 200] [--reps 3]
+"""
+
+from __future__ import annotations
+
+import os
+
+# On shared or oversubscribed cores, OpenMP's default spin-waiting makes the GRU head's
+# thousands of small parallel ops 5-10x slower; passive waiting costs little otherwise.
+# It must be set before torch (libgomp) loads. Export OMP_WAIT_POLICY=ACTIVE to compare.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse
+import contextlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import print_table, write_json  # noqa: E402
+
+from sentiment.model import GRUHead  # noqa: E402
+from sentiment.training import unpacked_head_forward as gru_head_forward  # noqa: E402
+
+
+def step_time(head, states, lengths, train: bool, autocast, n_steps: int, fast=False) -> float:
+    opt = torch.optim.Adam(head.parameters(), lr=1e-3)
+    crit = nn.BCEWithLogitsLoss()
+    y = torch.ones(states.shape[0], device=states.device)
+    head.train(train)
+    sync = torch.cuda.synchronize if states.device.type == "cuda" else (lambda: None)
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(n_steps):
+        ctx = torch.enable_grad() if train else torch.inference_mode()
+        with ctx, autocast():
+            logits = (gru_head_forward(head, states, lengths) if fast
+                      else head(states, lengths))[:, 0].float()
+            loss = crit(logits, y)
+        if train:
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    sync()
+    return (time.perf_counter() - t0) / n_steps
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--seq", type=int, default=200, help="tokens per review (all equal, as bucketed)")
+    p.add_argument("--emb", type=int, default=384)
+    p.add_argument("--steps", type=int, default=2)
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--with-bf16", action="store_true", help="also time bf16 autocast (slow on CPU)")
+    p.add_argument("--out", default="benchmarks/results/head_speed.json")
+    a = p.parse_args(argv)
+    dev = torch.device(a.device)
+    torch.manual_seed(0)
+    off = contextlib.nullcontext
+    bf16 = lambda: torch.autocast(dev.type, dtype=torch.bfloat16)  # noqa: E731
+    threads0 = torch.get_num_threads()
+    v = lambda name, bs, packed=True, threads=threads0, prec="fp32", fast=False: dict(  # noqa: E731
+        name=name, bs=bs, packed=packed, threads=threads, prec=prec, fast=fast)
+    variants = [v("batch 32, packed (library today)", 32),
+                v("batch 32, padded, no packing (NOT exact)", 32, packed=False),
+                v("batch 32, exact unpacked scans (training default)", 32, fast=True),
+                v("batch 128, packed", 128),
+                v("batch 128, exact unpacked scans", 128, fast=True)]
+    if dev.type == "cpu" and threads0 > 1:
+        variants += [v("batch 32, packed, 1 thread", 32, threads=1),
+                     v("batch 32, exact scans, 1 thread", 32, threads=1, fast=True)]
+    if a.with_bf16:
+        variants.append(v("batch 32, packed, bf16 autocast", 32, prec="bf16"))
+    heads = {}
+    times: dict = {v["name"]: {"train": [], "eval": []} for v in variants}
+    for rep in range(a.reps):
+        for v in variants:
+            torch.set_num_threads(v["threads"])
+            head = GRUHead(a.emb, 256, 1, 2, True, 0.25).to(dev)
+            states = torch.randn(v["bs"], a.seq, a.emb, device=dev)
+            # Bucketed batches: lengths within a few tokens of each other.
+            g = torch.Generator().manual_seed(v["bs"])
+            lengths = (a.seq - torch.randint(0, 4, (v["bs"],), generator=g)) if v["packed"] else None
+            ac = bf16 if v["prec"] == "bf16" else off
+            steps = 1 if v["prec"] == "bf16" and dev.type == "cpu" else a.steps
+            if rep == 0:
+                step_time(head, states, lengths, True, ac, 1, v["fast"])  # warm-up
+            for mode in ("train", "eval"):
+                secs = step_time(head, states, lengths, mode == "train", ac, steps, v["fast"])
+                times[v["name"]][mode].append(secs / (v["bs"] * a.seq))
+        torch.set_num_threads(threads0)
+    base = np.median(times[variants[0]["name"]]["train"])
+    rows, out = [], []
+    for v in variants:
+        tr, ev = np.median(times[v["name"]]["train"]), np.median(times[v["name"]]["eval"])
+        rec = {**v, "train_tokens_per_s": 1 / tr, "eval_tokens_per_s": 1 / ev,
+               "train_speed_vs_first": base / tr}
+        out.append(rec)
+        rows.append([v["name"], f"{1 / tr:,.0f}", f"{1 / ev:,.0f}", f"{base / tr:.2f}x"])
+    print_table(["head variant", "train tok/s", "eval tok/s", "train vs first"], rows,
+                title=f"BiGRU head (2x256, emb {a.emb}) on {dev}, {a.seq} tokens/review, "
+                      f"median of {a.reps} interleaved reps")
+    result = {"device": str(dev), "threads": threads0, "seq": a.seq, "variants": out}
+    write_json(a.out, result)
+    return result
+
+
+if __name__ == "__main__":
+    main()
