@@ -104,6 +104,10 @@ def cmd_validate(cfg: Config, args) -> int:
 
 
 def cmd_pipeline(cfg: Config, args) -> int:
+    import os
+    # The ephemeral API's telemetry write races the flow for its SQLite lock and would phone
+    # home; a user who wants it sets the variable.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from flows.train import run_pipeline_cli  # the one place the CLI reaches into Prefect
     return run_pipeline_cli(cfg, promote=not args.no_promote)
 
