@@ -50,7 +50,7 @@ from sentiment.config import Config  # noqa: E402
 from sentiment.predict import SentimentModel  # noqa: E402
 from sentiment.tokenization import encode_texts  # noqa: E402
 from sentiment.training import TrainHooks, train  # noqa: E402
-from sentiment.utils import resolve_encoder_precision, select_device, set_threads  # noqa: E402
+from sentiment.utils import select_device, set_threads  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SIZES = {

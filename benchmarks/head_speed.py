@@ -16,7 +16,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
 import contextlib
-import json
 import sys
 import time
 from pathlib import Path
@@ -81,7 +80,6 @@ def main(argv=None) -> dict:
                      v("batch 32, exact scans, 1 thread", 32, threads=1, fast=True)]
     if a.with_bf16:
         variants.append(v("batch 32, packed, bf16 autocast", 32, prec="bf16"))
-    heads = {}
     times: dict = {v["name"]: {"train": [], "eval": []} for v in variants}
     for rep in range(a.reps):
         for v in variants:

@@ -30,3 +30,29 @@ def imdb_dir() -> Path:
     if not (p / "train.parquet").exists():
         pytest.skip(f"real IMDB parquet files not found at {p} (set IMDB_DATA)")
     return p
+
+
+def free_port() -> int:
+    """A loopback port free right now (servers started by tests bind 127.0.0.1 only)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop_process_group(proc, grace: float = 20.0) -> None:
+    """SIGTERM a process started with start_new_session=True, then SIGKILL its whole group,
+    so nothing a server forked (uvicorn workers, flow runs) outlives the test."""
+    import signal
+    import subprocess
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        if sig == signal.SIGTERM:
+            try:
+                proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                pass
+    proc.wait()

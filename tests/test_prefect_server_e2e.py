@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,15 +22,11 @@ pytestmark = pytest.mark.slow
 pytest.importorskip("prefect")
 pytest.importorskip("mlflow")
 
+from conftest import free_port, stop_process_group
+
 REPO = Path(__file__).resolve().parents[1]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
 POOL = "sentiment-process"  # as in prefect.yaml
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Processes:
@@ -56,22 +50,7 @@ class Processes:
     def stop(self) -> None:
         # The worker first, so it does not submit anything to a server going away.
         for _, p in reversed(self.procs):
-            _kill_group(p, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for _, p in reversed(self.procs):
-            try:
-                p.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            _kill_group(p, signal.SIGKILL)  # and whatever the leader left behind in its group
-            p.wait()
-
-
-def _kill_group(p: subprocess.Popen, sig: int) -> None:
-    try:
-        os.killpg(p.pid, sig)
-    except ProcessLookupError:
-        pass
+            stop_process_group(p, grace=15)
 
 
 def _run(args: list[str], env: dict, timeout: float) -> subprocess.CompletedProcess:
@@ -95,7 +74,7 @@ def _wait_healthy(url: str, server: subprocess.Popen, procs: Processes, timeout:
 
 
 def test_scheduled_training_deployment_on_a_process_worker(imdb_dir, tmp_path):
-    port = _free_port()
+    port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update({

@@ -15,8 +15,6 @@ import json
 import math
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +26,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from conftest import free_port, stop_process_group
 from sentiment.config import Config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -402,16 +401,10 @@ def test_load_model_uri_errors(store, uri, message):
         load_model_uri(uri, store.uri)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_served_model_answers_http(store):
     champ = _champion_version(store)
-    port = _free_port()
+    port = free_port()
     log_path = store.tmp / "serve.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
@@ -442,10 +435,4 @@ def test_served_model_answers_http(store):
         np.testing.assert_allclose(probs, store.expected[champ], atol=1e-6)
         assert [p["label"] for p in preds] == ["pos" if p >= 0.5 else "neg" for p in probs]
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_process_group(proc)
