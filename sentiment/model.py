@@ -91,25 +91,33 @@ def count_parameters(model: nn.Module) -> dict:
             "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad)}
 
 
-def save_head(head: GRUHead, directory: str | Path, extra: dict | None = None) -> None:
-    """Head weights as safetensors plus a JSON config; written atomically file by file."""
+def save_weights(path: str | Path, module: nn.Module) -> None:
+    """A module's state dict as safetensors, atomically replaced (no pickle, no torn file)."""
     from safetensors.torch import save_file
     from .utils import atomic_path
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}, str(tmp))
+
+
+def load_weights(path: str | Path, module: nn.Module) -> None:
+    from safetensors.torch import load_file
+    module.load_state_dict(load_file(str(path)))
+
+
+def save_head(head: GRUHead, directory: str | Path, extra: dict | None = None) -> None:
+    """Head weights as safetensors plus a JSON config; written atomically file by file."""
+    from .utils import atomic_write_text
     d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    with atomic_path(d / HEAD_WEIGHTS) as tmp:
-        save_file({k: v.detach().contiguous().cpu() for k, v in head.state_dict().items()}, str(tmp))
-    with atomic_path(d / HEAD_CONFIG) as tmp:
-        tmp.write_text(json.dumps({**asdict(head.config), **(extra or {})}, indent=2))
+    save_weights(d / HEAD_WEIGHTS, head)
+    atomic_write_text(d / HEAD_CONFIG, json.dumps({**asdict(head.config), **(extra or {})}, indent=2))
 
 
 def load_head(directory: str | Path) -> tuple[GRUHead, dict]:
-    from safetensors.torch import load_file
     d = Path(directory)
     if not (d / HEAD_WEIGHTS).exists() or not (d / HEAD_CONFIG).exists():
         raise FileNotFoundError(f"{d}: no trained head here (expected {HEAD_WEIGHTS} and {HEAD_CONFIG})")
     meta = json.loads((d / HEAD_CONFIG).read_text())
     fields = HeadConfig.__dataclass_fields__
     head = GRUHead.from_config(HeadConfig(**{k: meta[k] for k in fields if k in meta}))
-    head.load_state_dict(load_file(str(d / HEAD_WEIGHTS)))
+    load_weights(d / HEAD_WEIGHTS, head)
     return head.eval(), meta

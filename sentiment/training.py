@@ -22,7 +22,7 @@ from torch import nn
 from . import data as data_mod
 from . import encoders, state_cache, tokenization
 from .batching import bucketed_batches, length_sorted_batches, pad_ids, random_batches
-from .model import BERTGRUSentiment, GRUHead, count_parameters, save_head
+from .model import BERTGRUSentiment, GRUHead, count_parameters, load_weights, save_head, save_weights
 from .utils import (atomic_path, atomic_write_text, resolve_encoder_precision, seed_everything,
                     select_device, set_threads)
 
@@ -364,7 +364,7 @@ def fit(cfg, prep: Prepared, hooks: TrainHooks | None = None) -> dict:
         history.append(rec)
         if va["loss"] < best_val:
             best_val, best_epoch = va["loss"], epoch + 1
-            save_head_file(run_dir / BEST, model.head)
+            save_weights(run_dir / BEST, model.head)
         save_checkpoint(ckpt, model.head, optimizer,
                         {"epoch": epoch + 1, "history": history, "best_val_loss": best_val,
                          "best_epoch": best_epoch, "config": cfg.to_dict()})
@@ -378,17 +378,6 @@ def fit(cfg, prep: Prepared, hooks: TrainHooks | None = None) -> dict:
                 and epoch + 1 < cfg.epochs:
             raise KeyboardInterrupt(f"stopped after epoch {epoch + 1} (stop_after_epoch)")
     return {"history": history, "best_epoch": best_epoch, "best_val_loss": best_val, "model": model}
-
-
-def save_head_file(path: Path, head: GRUHead) -> None:
-    from safetensors.torch import save_file
-    with atomic_path(path) as tmp:
-        save_file({k: v.detach().contiguous().cpu() for k, v in head.state_dict().items()}, str(tmp))
-
-
-def load_head_file(path: Path, head: GRUHead) -> None:
-    from safetensors.torch import load_file
-    head.load_state_dict(load_file(str(path)))
 
 
 def model_metadata(cfg, prep: Prepared) -> dict:
@@ -414,7 +403,7 @@ def train(cfg, splits=None, hooks: TrainHooks | None = None) -> dict:
     res = fit(cfg, prep, hooks)
     timings["train_s"] = time.perf_counter() - t
     model = res["model"]
-    load_head_file(run_dir / BEST, model.head)
+    load_weights(run_dir / BEST, model.head)
     t = time.perf_counter()
     test_f = prep.features["test"]
     te = run_epoch(model, test_f, eval_batches(test_f.lengths, cfg), nn.BCEWithLogitsLoss(),
