@@ -36,6 +36,13 @@ def _arrays(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return df["label"].to_numpy(np.int64), df["prob"].to_numpy(np.float64)
 
 
+def _save(plt, fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)  # pyplot keeps every open figure alive otherwise
+    return path
+
+
 def plot_confusion_matrix(df: pd.DataFrame, path: Path, threshold: float = 0.5) -> Path:
     from sklearn.metrics import confusion_matrix
     plt = _pyplot()
@@ -50,10 +57,7 @@ def plot_confusion_matrix(df: pd.DataFrame, path: Path, threshold: float = 0.5) 
     ax.set_xticks([0, 1], [f"pred {n}" for n in LABEL_NAMES])
     ax.set_yticks([0, 1], [f"true {n}" for n in LABEL_NAMES])
     ax.set_title(f"Confusion matrix (threshold {threshold}, n={len(y)})")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_roc(df: pd.DataFrame, path: Path) -> Path:
@@ -70,10 +74,7 @@ def plot_roc(df: pd.DataFrame, path: Path) -> Path:
     ax.set(xlabel="False positive rate", ylabel="True positive rate", title="ROC curve",
            xlim=(0, 1), ylim=(0, 1.01))
     ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_precision_recall(df: pd.DataFrame, path: Path) -> Path:
@@ -88,10 +89,7 @@ def plot_precision_recall(df: pd.DataFrame, path: Path) -> Path:
     ax.set(xlabel="Recall (pos)", ylabel="Precision (pos)", title="Precision-recall curve",
            xlim=(0, 1), ylim=(0, 1.01))
     ax.legend(loc="lower left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_calibration(df: pd.DataFrame, path: Path, bins: int = 10) -> Path:
@@ -115,10 +113,7 @@ def plot_calibration(df: pd.DataFrame, path: Path, bins: int = 10) -> Path:
     ax.legend(loc="upper left")
     axh.hist(p, bins=edges, color="tab:blue", alpha=0.7)
     axh.set(xlabel="Predicted P(positive)", ylabel="Reviews", xlim=(0, 1))
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def confidently_wrong(df: pd.DataFrame, n: int = 25, threshold: float = 0.5) -> pd.DataFrame:

@@ -265,7 +265,7 @@ class Prepared:
     cache_info: dict = field(default_factory=dict)
 
 
-def prepare(cfg, splits=None, hooks: TrainHooks | None = None) -> Prepared:
+def prepare(cfg, splits=None) -> Prepared:
     timings: dict = {}
     set_threads(cfg.num_threads)
     device = select_device(cfg.device)
@@ -396,7 +396,7 @@ def train(cfg, splits=None, hooks: TrainHooks | None = None) -> dict:
         hooks.report(f"Note: {run_dir} holds an earlier run's checkpoint; it is replaced "
                      "(use --resume to continue it)")
     t_all = time.perf_counter()
-    prep = prepare(cfg, splits, hooks)
+    prep = prepare(cfg, splits)
     timings = dict(prep.timings)
     params = count_parameters(build_model(cfg, prep.encoder))
     t = time.perf_counter()
