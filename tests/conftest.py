@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -56,3 +58,20 @@ def stop_process_group(proc, grace: float = 20.0) -> None:
             except subprocess.TimeoutExpired:
                 pass
     proc.wait()
+
+
+def wait_http_ok(url: str, proc, timeout: float, log_tail, interval: float = 0.5) -> None:
+    """Poll ``url`` until it answers 200; fail the test with the server's log (``log_tail()``)
+    if ``proc`` exits first or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"server exited ({proc.returncode}) before {url} answered:\n{log_tail()}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                if r.status == 200:
+                    return
+        except OSError:  # refused, reset or timed out while the server starts
+            pass
+        time.sleep(interval)
+    pytest.fail(f"{url} did not answer 200 within {timeout}s:\n{log_tail()}")

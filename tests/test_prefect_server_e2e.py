@@ -11,8 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -22,7 +20,7 @@ pytestmark = pytest.mark.slow
 pytest.importorskip("prefect")
 pytest.importorskip("mlflow")
 
-from conftest import free_port, stop_process_group
+from conftest import free_port, stop_process_group, wait_http_ok
 
 REPO = Path(__file__).resolve().parents[1]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
@@ -58,21 +56,6 @@ def _run(args: list[str], env: dict, timeout: float) -> subprocess.CompletedProc
                           timeout=timeout)
 
 
-def _wait_healthy(url: str, server: subprocess.Popen, procs: Processes, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"prefect server exited ({server.returncode}):\n{procs.tail('server')}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"prefect server not healthy after {timeout}s:\n{procs.tail('server')}")
-
-
 def test_scheduled_training_deployment_on_a_process_worker(imdb_dir, tmp_path):
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
@@ -100,7 +83,7 @@ def test_scheduled_training_deployment_on_a_process_worker(imdb_dir, tmp_path):
     try:
         server = procs.start("server", [PREFECT, "server", "start", "--host", "127.0.0.1",
                                         "--port", str(port), "--no-ui"], env)
-        _wait_healthy(api, server, procs, timeout=120)
+        wait_http_ok(f"{api}/health", server, 120, lambda: procs.tail("server"))
 
         r = _run([PREFECT, "work-pool", "create", POOL, "--type", "process"], env, 60)
         assert r.returncode == 0, r.stdout + r.stderr

@@ -17,8 +17,6 @@ import os
 import re
 import subprocess
 import sys
-import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,7 +24,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from conftest import free_port, stop_process_group
+from conftest import free_port, stop_process_group, wait_http_ok
 from sentiment.config import Config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -415,17 +413,7 @@ def test_served_model_answers_http(store):
             start_new_session=True)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 300
-        while True:
-            assert proc.poll() is None, log_path.read_text()[-3000:]
-            try:
-                with urllib.request.urlopen(f"{base}/ping", timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            assert time.monotonic() < deadline, "server not ready: " + log_path.read_text()[-3000:]
-            time.sleep(1)
+        wait_http_ok(f"{base}/ping", proc, 300, lambda: log_path.read_text()[-3000:], interval=1)
         body = json.dumps({"dataframe_records": [{"text": t} for t in TEXTS]}).encode()
         req = urllib.request.Request(f"{base}/invocations", data=body,
                                      headers={"Content-Type": "application/json"})
