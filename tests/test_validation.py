@@ -15,12 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from sentiment.config import Config
-from sentiment.validation import (
-    ValidationError,
-    ensure_valid,
-    run_validate_cli,
-    validate_data,
-)
+from sentiment.validation import ValidationError, ensure_valid, validate_data
 
 REPO = Path(__file__).resolve().parents[1]
 ROWS = 24
