@@ -3,8 +3,9 @@
 Sections (each prints a table; everything lands in one JSON file):
   tokenize   slow per-review tokenizer (tokenize + convert_tokens_to_ids) vs batched encode_texts
   encoder    frozen-encoder tokens/s for each precision (fp32, bf16 autocast, int8 dynamic)
-  train      2-epoch training: homework-style (encoder on every batch, random batches, fp32)
-             vs ours with a cold state cache vs ours re-run with the warm cache; test accuracy
+  train      training for the preset's epochs: homework-style (encoder on every batch, random
+             batches, fp32) vs ours with a cold state cache vs ours re-run with the warm cache;
+             test accuracy
   predict    SentimentModel.predict_proba (the registered-model path): per-review fp32 unsorted
              (the homework's predict_sentiment in a loop) vs batched length-sorted, default
              precision; plus batched fp32 / bf16 / int8, each with its test accuracy
@@ -25,42 +26,42 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
-import gc
-import json
+import dataclasses
 import shutil
 import sys
 import tempfile
 import time
+import typing
 from pathlib import Path
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine_info, print_table, write_json  # noqa: E402
+from common import loadavg, machine_info, print_table, write_json  # noqa: E402
+from encoding_speed import bench_encoder, bench_tokenize  # noqa: E402
+from prediction_speed import bench_predict  # noqa: E402
+from training_runs import bench_cache_size, bench_train, bench_truncation  # noqa: E402
 
 from sentiment import data as data_mod  # noqa: E402
-from sentiment import encoders, state_cache  # noqa: E402
-from sentiment.batching import length_sorted_batches, pad_ids  # noqa: E402
-from sentiment.config import Config  # noqa: E402
-from sentiment.predict import SentimentModel  # noqa: E402
+from sentiment import encoders  # noqa: E402
+from sentiment.config import Config, default  # noqa: E402
 from sentiment.tokenization import encode_texts  # noqa: E402
-from sentiment.training import TrainHooks, train  # noqa: E402
 from sentiment.utils import select_device, set_threads  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+# A size is a library preset, at most with smaller subsets; every other value is the preset's.
 SIZES = {
-    # For the smoke test: seconds, with encoder=random-tiny.
-    "tiny": dict(max_train=48, max_valid=16, max_test=32, max_length=64, batch_size=16),
-    # `make bench-quick`: about 5 minutes on 2 CPU cores.
-    "quick": dict(max_train=1000, max_valid=300, max_test=500, max_length=256, batch_size=32),
-    # `make bench`: the library's quick-preset sizes (tens of minutes on 2 CPU cores).
-    "full": dict(max_train=4000, max_valid=1000, max_test=2000, max_length=256, batch_size=32),
+    "tiny": ("smoke", {}),  # the smoke test: seconds, with --encoder random-tiny
+    "quick": ("quick", dict(max_train=1000, max_valid=300, max_test=500)),  # make bench-quick
+    "full": ("quick", {}),  # make bench: the quick preset as the library runs it
 }
+# Config fields the command line may override (unset: the size's preset decides).
+CONFIG_ARGS = ("data", "encoder", "device", "num_threads", "max_train", "max_valid", "max_test",
+               "max_length", "truncation", "epochs", "batch_size", "eval_batch_size", "seed")
 SECTIONS = ("tokenize", "encoder", "train", "predict", "truncation", "cache")
 DEFAULT_SECTIONS = {"tiny": SECTIONS, "quick": ("tokenize", "encoder", "train", "predict", "cache"),
                     "full": SECTIONS}
@@ -68,287 +69,48 @@ DEFAULT_SECTIONS = {"tiny": SECTIONS, "quick": ("tokenize", "encoder", "train", 
 
 def default_data() -> str:
     p = Path(os.environ.get("IMDB_DATA", REPO.parent / "shared" / "data" / "imdb"))
-    return str(p) if p.exists() else Config().data
+    return str(p) if p.exists() else default("data")
 
 
-def loadavg() -> float | None:
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:
-        return None
-
-
-def sync(device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-# ---------------------------------------------------------------------------------------
-# tokenize
-# ---------------------------------------------------------------------------------------
-
-def slow_tokenize(tokenizer, texts, max_length):
-    """The homework's tokenizer: one review at a time, head truncation."""
-    out = []
-    for t in texts:
-        toks = tokenizer.tokenize(t)[: max_length - 2]
-        out.append([tokenizer.cls_token_id] + tokenizer.convert_tokens_to_ids(toks)
-                   + [tokenizer.sep_token_id])
-    return out
-
-
-def bench_tokenize(tokenizer, texts, max_length, reps=2) -> dict:
-    slow, fast = [], []
-    for _ in range(reps):  # interleaved
-        t = time.perf_counter()
-        a = slow_tokenize(tokenizer, texts, max_length)
-        slow.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        b = encode_texts(tokenizer, texts, max_length, "head")
-        fast.append(time.perf_counter() - t)
-    same = float(np.mean([x == y for x, y in zip(a, b)]))
-    s, f = min(slow), min(fast)
-    res = {"reviews": len(texts), "slow_s": s, "fast_s": f, "slow_reviews_per_s": len(texts) / s,
-           "fast_reviews_per_s": len(texts) / f, "speedup": s / f, "identical_ids": same,
-           "mean_tokens": float(np.mean([len(x) for x in b]))}
-    print_table(["tokenizer", "seconds", "reviews/s", "speedup"],
-                [["per-review tokenize+convert_tokens_to_ids (homework)", f"{s:.2f}",
-                  f"{len(texts) / s:,.0f}", "1.00x"],
-                 ["batched fast encode_texts (ours)", f"{f:.2f}", f"{len(texts) / f:,.0f}",
-                  f"{s / f:.1f}x"]],
-                title=f"Tokenization of {len(texts)} reviews at max_length {max_length} "
-                      f"(best of {reps}; identical ids: {same:.1%})")
-    return res
-
-
-# ---------------------------------------------------------------------------------------
-# encoder
-# ---------------------------------------------------------------------------------------
-
-def precisions_for(device) -> list[str]:
-    return ["fp32", "bf16", "int8"] if device.type == "cpu" else ["fp32", "bf16"]
-
-
-def quantized(encoder):
-    return torch.ao.quantization.quantize_dynamic(encoder, {torch.nn.Linear}, dtype=torch.qint8)
-
-
-def bench_encoder(encoder, tokenizer, ids, device, reps=2, token_budget=8192) -> dict:
-    """Tokens/s of the frozen encoder alone, on length-sorted batches (as the cache builds them)."""
-    lengths = np.array([len(x) for x in ids])
-    batches = [pad_ids([ids[i] for i in idx], tokenizer.pad_token_id)
-               for idx in length_sorted_batches(lengths, token_budget=token_budget)]
-    n_tok = int(lengths.sum())
-    runners = {p: (quantized(encoder) if p == "int8" else encoder) for p in precisions_for(device)}
-    times: dict = {p: [] for p in runners}
-    for p, enc in runners.items():  # warm-up
-        state_cache.encode_batch(enc, *batches[-1], device, p)
-    for _ in range(reps):
-        for p, enc in runners.items():
-            sync(device)
-            t = time.perf_counter()
-            for b, m in batches:
-                state_cache.encode_batch(enc, b, m, device, p)
-            sync(device)
-            times[p].append(time.perf_counter() - t)
-    res = {"reviews": len(ids), "tokens": n_tok, "precisions": {}}
-    base = n_tok / min(times["fp32"])
-    rows = []
-    for p in runners:
-        tps = n_tok / min(times[p])
-        res["precisions"][p] = {"tokens_per_s": tps, "speedup_vs_fp32": tps / base}
-        rows.append([p, f"{tps:,.0f}", f"{tps / base:.2f}x"])
-    print_table(["encoder precision", "tokens/s", "vs fp32"], rows,
-                title=f"Frozen encoder on {device}: {len(ids)} reviews, {n_tok:,} tokens, "
-                      f"length-sorted batches of <= {token_budget} tokens (best of {reps})")
-    return res
-
-
-# ---------------------------------------------------------------------------------------
-# train
-# ---------------------------------------------------------------------------------------
-
-def run_train(cfg, splits, label) -> dict:
-    gc.collect()
-    la0 = loadavg()
-    t = time.perf_counter()
-    s = train(cfg, splits=splits, hooks=TrainHooks(report=lambda m: None))
-    wall = time.perf_counter() - t
-    tm = s["timings"]
-    # Text -> trained head: tokenization, encoder passes (ours: the cache build, test split
-    # included), both epochs with validation. The same stages for every variant.
-    training_s = tm["tokenize_s"] + tm["encode_s"] + tm["train_s"]
-    return {"label": label, "training_s": training_s, "test_s": tm["test_s"],
-            "total_s": tm["total_s"], "wall_s": wall, "timings": tm,
-            "test_accuracy": s["test"]["accuracy"], "test_loss": s["test_loss"],
-            "best_epoch": s["best_epoch"], "val_acc": [h["val_acc"] for h in s["history"]],
-            "train_tokens_per_s": [h["train_tokens_per_s"] for h in s["history"]],
-            "encoder_precision": s["encoder_precision"], "state_cache": s["state_cache"],
-            "loadavg_before": la0, "loadavg_after": loadavg(), "run_dir": s["run_dir"]}
-
-
-def bench_train(base: Config, splits, work: Path) -> dict:
-    hw = base.replace(cache_states=False, bucket_batches=False, encoder_precision="fp32",
-                      cache_dir=str(work / "cache-homework"), run_dir=str(work / "run-homework"))
-    ours = base.replace(cache_dir=str(work / "cache-ours"), run_dir=str(work / "run-ours"))
-    warm = ours.replace(run_dir=str(work / "run-ours-warm"))
-    r_hw = run_train(hw, splits, "homework-style: encoder every batch, random batches, fp32")
-    r_cold = run_train(ours, splits, "ours, cold cache: cache + bucketing + auto precision")
-    r_warm = run_train(warm, splits, "ours, re-run with the warm cache")
-    res = {"homework": r_hw, "ours_cold": r_cold, "ours_warm": r_warm,
-           "train_speedup": r_hw["training_s"] / r_cold["training_s"],
-           "train_speedup_end_to_end": r_hw["total_s"] / r_cold["total_s"],
-           "cache_hit_speedup": r_cold["training_s"] / r_warm["training_s"],
-           "cache_hit_speedup_end_to_end": r_cold["total_s"] / r_warm["total_s"]}
-    rows = []
-    for r, sp, sp_tot in ((r_hw, 1.0, 1.0),
-                          (r_cold, res["train_speedup"], res["train_speedup_end_to_end"]),
-                          (r_warm, r_hw["training_s"] / r_warm["training_s"],
-                           r_hw["total_s"] / r_warm["total_s"])):
-        tm = r["timings"]
-        rows.append([r["label"], r["encoder_precision"], f"{tm['tokenize_s']:.1f}",
-                     f"{tm['encode_s']:.1f}", f"{tm['train_s']:.1f}", f"{r['training_s']:.1f}",
-                     f"{tm['test_s']:.1f}", f"{sp:.2f}x", f"{sp_tot:.2f}x",
-                     f"{r['test_accuracy'] * 100:.2f}"])
-    print_table(["variant", "prec", "tokenize s", "encode s", "2 epochs s", "training s",
-                 "test s", "train speedup", "incl. test", "test acc %"], rows,
-                title=f"2-epoch training on the same {len(splits.train)}/{len(splits.valid)}/"
-                      f"{len(splits.test)} reviews, seed {base.seed}, batch {base.batch_size}, "
-                      f"max_length {base.max_length} ({base.truncation}); training s = tokenize + "
-                      f"encode + 2 epochs. cache-hit speedup: {res['cache_hit_speedup']:.2f}x")
-    return res
-
-
-# ---------------------------------------------------------------------------------------
-# predict
-# ---------------------------------------------------------------------------------------
-
-def bench_predict(run_dir: str, texts, labels, device, batch_size: int) -> dict:
-    labels = np.asarray(labels)
-    models = {}
-    default_prec = None
-    for p in precisions_for(device):
-        models[p] = SentimentModel.load(run_dir, device=str(device), precision=p,
-                                        batch_size=batch_size)
-    default = SentimentModel.load(run_dir, device=str(device), batch_size=batch_size)
-    default_prec = default.precision
-    del default
-
-    def timed(fn):
-        sync(device)
-        t = time.perf_counter()
-        probs = fn()
-        sync(device)
-        return probs, time.perf_counter() - t
-
-    models["fp32"].predict_proba(texts[:2])  # warm-up
-    rows, res = [], {"reviews": len(texts), "default_precision": default_prec, "variants": {}}
-    base_probs, base_s = timed(lambda: np.concatenate(
-        [models["fp32"].predict_proba([t]) for t in texts]))
-    variants = [("per-review, fp32, unsorted (homework predict_sentiment loop)", "baseline",
-                 base_probs, base_s)]
-    for p in precisions_for(device):
-        probs, s = timed(lambda: models[p].predict_proba(texts))
-        variants.append((f"batched {batch_size}, length-sorted, {p}"
-                         + (" (ours: default)" if p == default_prec else ""), p, probs, s))
-    for name, key, probs, s in variants:
-        acc = float(((probs >= 0.5) == labels).mean())
-        agree = float(((probs >= 0.5) == (base_probs >= 0.5)).mean())
-        res["variants"][key] = {"name": name, "seconds": s, "reviews_per_s": len(texts) / s,
-                                "speedup": base_s / s, "accuracy": acc,
-                                "agreement_with_fp32": agree,
-                                "max_abs_prob_diff": float(np.abs(probs - base_probs).max())}
-        rows.append([name, f"{len(texts) / s:,.1f}", f"{base_s / s:.2f}x", f"{acc * 100:.2f}",
-                     f"{agree * 100:.1f}", f"{np.abs(probs - base_probs).max():.4f}"])
-    ours = res["variants"][default_prec]
-    res["predict_speedup"] = ours["speedup"]
-    res["predict_accuracy"] = ours["accuracy"]
-    res["predict_baseline_accuracy"] = res["variants"]["baseline"]["accuracy"]
-    print_table(["SentimentModel.predict_proba", "reviews/s", "speedup", "test acc %",
-                 "agree w/ fp32 %", "max |dp|"], rows,
-                title=f"Batch prediction of {len(texts)} test reviews on {device} "
-                      "(the registered-model code path)")
-    return res
-
-
-# ---------------------------------------------------------------------------------------
-# truncation, cache size
-# ---------------------------------------------------------------------------------------
-
-def bench_truncation(base: Config, splits, work: Path, done: dict | None) -> dict:
-    res = {}
-    for trunc in ("head", "head_tail"):
-        if done and done["config"]["truncation"] == trunc:
-            r = done
+def add_config_args(p: argparse.ArgumentParser) -> None:
+    """One --flag per CONFIG_ARGS field, typed and described as Config declares it."""
+    hints = typing.get_type_hints(Config)
+    group = p.add_argument_group(
+        "config", "Unset: the size's preset decides; --data: $IMDB_DATA, else ../shared/data/imdb "
+                  "when it exists, else the preset's.")
+    for f in dataclasses.fields(Config):
+        if f.name not in CONFIG_ARGS:
+            continue
+        t = [a for a in typing.get_args(hints[f.name]) if a is not type(None)] or [hints[f.name]]
+        kw = dict(dest=f.name, default=None, help=f.metadata["help"])
+        if t[0] is bool:
+            kw["action"] = argparse.BooleanOptionalAction
         else:
-            cfg = base.replace(truncation=trunc, cache_dir=str(work / "cache-ours"),
-                               run_dir=str(work / f"run-trunc-{trunc}"))
-            r = run_train(cfg, splits, f"truncation={trunc}")
-        res[trunc] = {"test_accuracy": r["test_accuracy"], "test_loss": r["test_loss"],
-                      "val_acc": r["val_acc"]}
-    res["head_tail_minus_head_points"] = 100 * (res["head_tail"]["test_accuracy"]
-                                                - res["head"]["test_accuracy"])
-    print_table(["truncation", "test acc %", "test loss"],
-                [[k, f"{res[k]['test_accuracy'] * 100:.2f}", f"{res[k]['test_loss']:.4f}"]
-                 for k in ("head", "head_tail")],
-                title=f"Truncation at max_length {base.max_length} (same reviews, seed, 2 epochs)")
-    return res
+            kw.update(type=t[0], choices=f.metadata.get("choices"), metavar=f.name.upper())
+        group.add_argument("--" + f.name.replace("_", "-"), **kw)
 
-
-def bench_cache_size(cache_dir: Path, keys, mean_tokens_512: float | None) -> dict:
-    entries = []
-    hidden = 0
-    for key in keys:
-        man = cache_dir / "states" / key / "manifest.json"
-        m = json.loads(man.read_text())
-        hidden = m["hidden_size"]
-        size = sum(f.stat().st_size for f in man.parent.iterdir())
-        entries.append({"split": m.get("split"), "n_reviews": m["n_reviews"],
-                        "n_tokens": m["n_tokens"], "bytes": size,
-                        "mb_per_1000_reviews": size / m["n_reviews"] * 1000 / 1e6,
-                        "tokens_per_review": m["n_tokens"] / m["n_reviews"]})
-    n = sum(e["n_reviews"] for e in entries)
-    b = sum(e["bytes"] for e in entries)
-    res = {"entries": entries, "mb_per_1000_reviews": b / max(n, 1) * 1000 / 1e6,
-           "bytes_per_token": b / max(sum(e["n_tokens"] for e in entries), 1)}
-    rows = [[e["split"], e["n_reviews"], f"{e['tokens_per_review']:.0f}",
-             f"{e['bytes'] / 1e6:.1f}", f"{e['mb_per_1000_reviews']:.1f}"] for e in entries]
-    if mean_tokens_512:
-        est = mean_tokens_512 * (hidden * 2) * 1000 / 1e6
-        res["estimated_mb_per_1000_reviews_at_512"] = est
-        res["estimated_gb_full_imdb_at_512"] = est * 50 / 1e3
-        rows.append(["est. at max_length 512 (head)", 1000, f"{mean_tokens_512:.0f}", "",
-                     f"{est:.1f}"])
-    print_table(["state cache entry", "reviews", "tokens/review", "MB", "MB per 1,000 reviews"],
-                rows, title=f"Encoder-state cache on disk (float16, hidden {hidden})")
-    return res
-
-
-# ---------------------------------------------------------------------------------------
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description="Homework-style vs ours: training, encoder, "
                                             "tokenization and prediction speed, in one process.")
-    p.add_argument("--size", choices=sorted(SIZES), default="quick")
+    p.add_argument("--size", choices=sorted(SIZES), default="quick",
+                   help="; ".join(f"{k}: preset {v[0]!r}{f' with {v[1]}' if v[1] else ''}"
+                                  for k, v in SIZES.items()) + " (default: quick)")
     p.add_argument("--sections", default=None,
                    help=f"comma-separated subset of {','.join(SECTIONS)} (default: per size)")
-    p.add_argument("--data", default=None, help="IMDB source (default: $IMDB_DATA or "
-                                                "../shared/data/imdb)")
-    p.add_argument("--encoder", default="minilm")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--num-threads", type=int, default=None)
-    p.add_argument("--max-train", type=int)
-    p.add_argument("--max-valid", type=int)
-    p.add_argument("--max-test", type=int)
-    p.add_argument("--max-length", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--truncation", choices=("head", "head_tail"), default="head_tail")
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--seed", type=int, default=1234)
+    add_config_args(p)
     p.add_argument("--work-dir", default=None, help="where caches and runs go (default: a fresh "
                                                     "temp dir, removed afterwards)")
     p.add_argument("--out", default="benchmarks/results/latest.json")
     return p.parse_args(argv)
+
+
+def config_for(a) -> Config:
+    """The size's preset, its subsets, then the command line; data defaults to the local copy."""
+    preset, subsets = SIZES[a.size]
+    given = {k: getattr(a, k) for k in CONFIG_ARGS if getattr(a, k) is not None}
+    return Config.from_preset(preset, **{"data": default_data(), **subsets, **given,
+                                         "progress": False})
 
 
 def main(argv=None) -> dict:
@@ -357,14 +119,7 @@ def main(argv=None) -> dict:
     unknown = set(sections) - set(SECTIONS)
     if unknown:
         raise SystemExit(f"unknown section(s) {sorted(unknown)}; choose from {SECTIONS}")
-    size = dict(SIZES[a.size])
-    for k in ("max_train", "max_valid", "max_test", "max_length", "batch_size"):
-        if getattr(a, k) is not None:
-            size[k] = getattr(a, k)
-    base = Config.from_preset("homework", data=a.data or default_data(), encoder=a.encoder,
-                              device=a.device, num_threads=a.num_threads, epochs=a.epochs,
-                              seed=a.seed, truncation=a.truncation, progress=False, min_rows=1,
-                              **size)
+    base = config_for(a)
     set_threads(base.num_threads)
     device = select_device(base.device)
     t_start = time.perf_counter()
@@ -381,7 +136,9 @@ def main(argv=None) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     try:
         if "tokenize" in sections:
-            out["tokenize"] = bench_tokenize(tokenizer, splits.train["text"].tolist(), 512)
+            # At the homework's length, where per-review tokenization costs the most.
+            out["tokenize"] = bench_tokenize(tokenizer, splits.train["text"].tolist(),
+                                             default("max_length"))
         if "encoder" in sections:
             n = min(len(splits.test), max(64, len(splits.test) // 4))
             ids = encode_texts(tokenizer, splits.test["text"].tolist()[:n], base.max_length,
@@ -399,16 +156,16 @@ def main(argv=None) -> dict:
             out["predict"] = bench_predict(out["train"]["ours_cold"]["run_dir"],
                                            splits.test["text"].tolist(),
                                            splits.test["label"].to_numpy(), device,
-                                           batch_size=64)
+                                           batch_size=base.eval_batch_size)
             for k in ("predict_speedup", "predict_accuracy", "predict_baseline_accuracy"):
                 out[k] = out["predict"][k]
         if "truncation" in sections:
             done = dict(out["train"]["ours_cold"], config={"truncation": base.truncation})
             out["truncation"] = bench_truncation(base, splits, work, done)
         if "cache" in sections:
-            mean512 = out.get("tokenize", {}).get("mean_tokens")
+            mean_hw = out.get("tokenize", {}).get("mean_tokens")
             keys = [v["key"] for v in out["train"]["ours_cold"]["state_cache"].values()]
-            out["cache"] = bench_cache_size(work / "cache-ours", keys, mean512)
+            out["cache"] = bench_cache_size(work / "cache-ours", keys, mean_hw)
             out["cache_mb_per_1000_reviews"] = out["cache"]["mb_per_1000_reviews"]
     finally:
         if not a.work_dir:

@@ -1,8 +1,9 @@
-"""Helpers shared by the benchmark scripts: tables and JSON output."""
+"""Helpers shared by the benchmark scripts: tables, JSON output, machine state, timing."""
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 from pathlib import Path
 
@@ -25,7 +26,6 @@ def machine_info(device=None) -> dict:
     info = {"python": platform.python_version(), "torch": torch.__version__,
             "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads()}
     try:
-        import os
         info["cpu_count"] = os.cpu_count()
         flags = Path("/proc/cpuinfo").read_text()
         info["avx512_bf16"] = "avx512_bf16" in flags
@@ -44,3 +44,22 @@ def write_json(path, obj) -> None:
     tmp.write_text(json.dumps(obj, indent=2, default=float))
     tmp.replace(p)
     print(f"\nwrote {p}")
+
+
+def loadavg() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
+def sync(device) -> None:
+    """Wait for the GPU, so a timer around GPU work measures the work."""
+    import torch
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def precisions_for(device) -> list[str]:
+    """Encoder precisions worth timing on a device (int8 dynamic quantization is CPU-only)."""
+    return ["fp32", "bf16", "int8"] if device.type == "cpu" else ["fp32", "bf16"]

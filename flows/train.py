@@ -19,8 +19,8 @@ from flows.artifacts import (mlflow_run_url, publish_decision, publish_metrics, 
                              publish_validation)
 from sentiment.config import Config
 from sentiment.validation import ValidationError, ensure_valid
-from tasks import (evaluate_model, promote_model, register_model, tokenize_dataset, train_model,
-                   validate_data)
+from tasks import (evaluate_model, promote_model, register_model, train_model, validate_data,
+                   warm_token_cache)
 
 
 @flow(name="train-sentiment", log_prints=True)
@@ -64,7 +64,7 @@ def train_sentiment(
     ensure_valid(report)  # a critical failure fails the run here: nothing tokenized or registered
 
     with clock("tokenize"):
-        tokens = tokenize_dataset(cfg)
+        tokens = warm_token_cache(cfg)
     with clock("train"):
         run = train_model(cfg, report["report_dir"])
     run_url = mlflow_run_url(run["tracking_uri"], run["experiment_id"], run["run_id"])

@@ -1,7 +1,7 @@
 """The one typed configuration object, its presets, and its CLI mapping.
 
-Every default lives here. Flows, tasks and the CLI only pass overrides through
-``Config.from_preset``; nothing downstream invents its own default.
+Every default lives here. Flows, tasks, the CLI and the library's own constructors take their
+defaults from ``Config`` (``default(name)``); nothing downstream invents its own.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
 
-def _f(default: Any, help: str, choices: Optional[tuple] = None) -> Any:
-    meta = {"help": help}
+def _f(default: Any, help: str, choices: Optional[tuple] = None, resume: bool = False) -> Any:
+    """A field with its help text; `resume=True` marks a field that changes what a run
+    computes, so a checkpoint made under another value cannot be resumed."""
+    meta: dict = {"help": help, "resume": resume}
     if choices:
         meta["choices"] = choices
     return field(default=default, metadata=meta)
@@ -23,57 +25,77 @@ def _f(default: Any, help: str, choices: Optional[tuple] = None) -> Any:
 
 @dataclass
 class Config:
+    """One flat dataclass (flows and the CLI map its fields one to one), grouped by concern.
+    Its defaults are the homework's spec; presets (below) change only what they name."""
+
     # --- run identity -------------------------------------------------------------------
     preset: str = _f("homework", "Name of the preset these values started from.",
                      ("smoke", "quick", "homework"))
     run_dir: str = _f("runs/latest", "Directory for checkpoints, the final model and reports.")
 
-    # --- data ---------------------------------------------------------------------------
+    # --- data: source, split and subsets ------------------------------------------------
     data: str = _f("stanfordnlp/imdb",
                    "IMDB source: a folder of train/test parquet files, an aclImdb/ folder or "
-                   ".tar.gz, or a Hugging Face Hub dataset id.")
-    split_seed: int = _f(1234, "Seed of the train/validation split.")
+                   ".tar.gz, or a Hugging Face Hub dataset id.", resume=True)
+    split_seed: int = _f(1234, "Seed of the train/validation split.", resume=True)
     train_fraction: float = _f(0.7, "Share of the original train split kept for training; "
-                                    "the rest is the validation split.")
-    max_train: Optional[int] = _f(None, "Stratified subset size of the training split (None: all).")
-    max_valid: Optional[int] = _f(None, "Stratified subset size of the validation split (None: all).")
-    max_test: Optional[int] = _f(None, "Stratified subset size of the test split (None: all).")
+                                    "the rest is the validation split.", resume=True)
+    max_train: Optional[int] = _f(None, "Stratified subset size of the training split (None: all).",
+                                  resume=True)
+    max_valid: Optional[int] = _f(None, "Stratified subset size of the validation split (None: all).",
+                                  resume=True)
+    max_test: Optional[int] = _f(None, "Stratified subset size of the test split (None: all).",
+                                 resume=True)
 
-    # --- encoder & tokens ---------------------------------------------------------------
+    # --- preprocessing: encoder and tokens (saved beside the model as preprocessing.json) --
     encoder: str = _f("minilm", "Frozen encoder: 'minilm' (packaged all-MiniLM-L6-v2, offline), "
-                                "a Hugging Face Hub id (e.g. bert-base-uncased) or a local path.")
-    encoder_revision: Optional[str] = _f(None, "Hub revision (branch, tag or commit) of the encoder.")
-    max_length: int = _f(512, "Maximum encoder input length in tokens, [CLS] and [SEP] included.")
+                                "a Hugging Face Hub id (e.g. bert-base-uncased) or a local path.",
+                      resume=True)
+    encoder_revision: Optional[str] = _f(None, "Hub revision (branch, tag or commit) of the encoder.",
+                                         resume=True)
+    max_length: int = _f(512, "Maximum encoder input length in tokens, [CLS] and [SEP] included.",
+                         resume=True)
     truncation: str = _f("head", "Which tokens of a long review are kept: 'head' (the first "
                                  "max_length-2, as in the homework) or 'head_tail' "
-                                 "(its start and its end).", ("head", "head_tail"))
+                                 "(its start and its end).", ("head", "head_tail"), resume=True)
 
-    # --- model head ---------------------------------------------------------------------
-    hidden_dim: int = _f(256, "GRU hidden size per direction.")
-    output_dim: int = _f(1, "Number of output logits (1: binary with BCEWithLogitsLoss).")
-    n_layers: int = _f(2, "Number of stacked GRU layers.")
-    bidirectional: bool = _f(True, "Run the GRU in both directions.")
-    dropout: float = _f(0.25, "Dropout between GRU layers and before the linear layer.")
+    # --- model head: architecture (saved beside the model as head_config.json) ----------
+    hidden_dim: int = _f(256, "GRU hidden size per direction.", resume=True)
+    output_dim: int = _f(1, "Number of output logits (1: binary with BCEWithLogitsLoss).",
+                         resume=True)
+    n_layers: int = _f(2, "Number of stacked GRU layers.", resume=True)
+    bidirectional: bool = _f(True, "Run the GRU in both directions.", resume=True)
+    dropout: float = _f(0.25, "Dropout between GRU layers and before the linear layer.",
+                        resume=True)
 
-    # --- training -----------------------------------------------------------------------
+    # --- optimisation -------------------------------------------------------------------
     epochs: int = _f(2, "Training epochs.")
-    batch_size: int = _f(128, "Training batch size (reviews).")
+    batch_size: int = _f(128, "Training batch size (reviews).", resume=True)
     eval_batch_size: int = _f(256, "Batch size for validation, test and prediction.")
     bucket_batches: bool = _f(True, "Length-bucketed training batches (as torchtext's BucketIterator); "
-                                    "off: random batches padded to their longest review.")
-    lr: float = _f(1e-3, "Adam learning rate.")
-    seed: int = _f(1234, "Seed for weights, dropout and batch order.")
+                                    "off: random batches padded to their longest review.",
+                              resume=True)
+    lr: float = _f(1e-3, "Adam learning rate.", resume=True)
+    seed: int = _f(1234, "Seed for weights, dropout and batch order.", resume=True)
+
+    # --- compute: device, precision, caches ---------------------------------------------
     device: str = _f("auto", "Device: 'auto' (CUDA if available, else CPU), 'cpu', 'cuda' or 'cuda:N'.")
     num_threads: Optional[int] = _f(None, "CPU threads for torch (None: torch's default).")
+    encoder_precision: str = _f("auto", "Precision of encoder passes: 'auto' (bf16 on CUDA and on "
+                                        "CPUs with native bf16, i.e. AVX-512 BF16 or AMX; fp32 "
+                                        "otherwise), 'fp32', 'bf16' or 'int8' (CPU dynamic "
+                                        "quantization).", ("auto", "fp32", "bf16", "int8"),
+                                resume=True)
     cache_states: bool = _f(True, "Cache the frozen encoder's outputs once and train the head from "
                                   "the cache. Off: the encoder runs on every batch, with its "
-                                  "dropout active in training, exactly as in the homework.")
+                                  "dropout active in training, exactly as in the homework.",
+                            resume=True)
     cache_dir: str = _f("cache", "Directory for the tokenization and encoder-state caches.")
-    encoder_precision: str = _f("auto", "Precision of encoder passes: 'auto' (bf16 on CUDA, "
-                                        "fp32 on CPU), 'fp32', 'bf16' or 'int8' (CPU dynamic "
-                                        "quantization).", ("auto", "fp32", "bf16", "int8"))
+
+    # --- run control --------------------------------------------------------------------
     resume: bool = _f(False, "Continue an interrupted run from the last checkpoint in run_dir.")
-    progress: bool = _f(True, "Show tqdm progress bars.")
+    progress: bool = _f(True, "Show progress: tqdm bars on a terminal, otherwise a plain line "
+                              "about every 30 s.")
 
     # --- data contract ------------------------------------------------------------------
     min_rows: int = _f(1000, "Minimum number of rows in each data split file.")
@@ -151,6 +173,17 @@ class Config:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
+def default(name: str) -> Any:
+    """The default of one Config field, for constructors that must not repeat it."""
+    f = Config.__dataclass_fields__[name]
+    return f.default_factory() if f.default is dataclasses.MISSING else f.default
+
+
+def resume_keys() -> tuple[str, ...]:
+    """Fields marked `resume=True`: a checkpoint resumes only when they are all unchanged."""
+    return tuple(f.name for f in fields(Config) if f.metadata.get("resume"))
+
+
 _HINTS: dict = {}
 
 
@@ -169,7 +202,7 @@ def _base_type(name: str) -> type:
 # Presets hold only what differs from the field defaults (the homework spec).
 PRESETS: dict[str, dict[str, Any]] = {
     "homework": {},
-    # Seconds on CPU: for tests and --dry-run style smoke runs.
+    # Seconds on CPU: for tests and a first end-to-end check of a fresh install.
     "smoke": dict(max_train=48, max_valid=16, max_test=32, max_length=64, epochs=1,
                   batch_size=16, eval_batch_size=32, min_rows=1, min_accuracy=0.0,
                   run_dir="runs/smoke"),

@@ -143,8 +143,10 @@ def _load_hub(dataset_id: str) -> dict[str, pd.DataFrame]:
     except ImportError as e:
         raise DataError(f"{dataset_id!r} is not a local path, and loading it from the Hugging Face "
                         "Hub needs the 'datasets' package") from e
+    from .progress import datasets_bars_on_terminal_only
     try:
-        ds = datasets.load_dataset(dataset_id)
+        with datasets_bars_on_terminal_only():
+            ds = datasets.load_dataset(dataset_id)
     except Exception as e:
         raise DataError(f"{dataset_id!r}: not a local path, and the Hub dataset could not be loaded "
                         f"({type(e).__name__}: {e})") from e

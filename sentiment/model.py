@@ -1,30 +1,27 @@
 """BERTGRUSentiment: a frozen encoder, a bidirectional GRU over its last hidden states, a linear layer.
 
 The head is its own module so it can run on precomputed encoder states (the state cache).
+Sizes have no defaults here: they come from ``Config`` (``build_model``) or a saved head.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-HEAD_WEIGHTS = "head.safetensors"
-HEAD_CONFIG = "head_config.json"
-
 
 @dataclass
 class HeadConfig:
+    """The head's architecture: what head_config.json holds, and all it holds."""
     embedding_dim: int
-    hidden_dim: int = 256
-    output_dim: int = 1
-    n_layers: int = 2
-    bidirectional: bool = True
-    dropout: float = 0.25
+    hidden_dim: int
+    output_dim: int
+    n_layers: int
+    bidirectional: bool
+    dropout: float
 
 
 class GRUHead(nn.Module):
@@ -60,8 +57,8 @@ class GRUHead(nn.Module):
 class BERTGRUSentiment(nn.Module):
     """The homework's model. ``bert`` is frozen here; only the GRU head trains."""
 
-    def __init__(self, bert: nn.Module, hidden_dim: int = 256, output_dim: int = 1, n_layers: int = 2,
-                 bidirectional: bool = True, dropout: float = 0.25):
+    def __init__(self, bert: nn.Module, hidden_dim: int, output_dim: int, n_layers: int,
+                 bidirectional: bool, dropout: float):
         super().__init__()
         self.bert = bert
         for p in self.bert.parameters():
@@ -89,35 +86,3 @@ class BERTGRUSentiment(nn.Module):
 def count_parameters(model: nn.Module) -> dict:
     return {"total": sum(p.numel() for p in model.parameters()),
             "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad)}
-
-
-def save_weights(path: str | Path, module: nn.Module) -> None:
-    """A module's state dict as safetensors, atomically replaced (no pickle, no torn file)."""
-    from safetensors.torch import save_file
-    from .utils import atomic_path
-    with atomic_path(path) as tmp:
-        save_file({k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}, str(tmp))
-
-
-def load_weights(path: str | Path, module: nn.Module) -> None:
-    from safetensors.torch import load_file
-    module.load_state_dict(load_file(str(path)))
-
-
-def save_head(head: GRUHead, directory: str | Path, extra: dict | None = None) -> None:
-    """Head weights as safetensors plus a JSON config; written atomically file by file."""
-    from .utils import atomic_write_text
-    d = Path(directory)
-    save_weights(d / HEAD_WEIGHTS, head)
-    atomic_write_text(d / HEAD_CONFIG, json.dumps({**asdict(head.config), **(extra or {})}, indent=2))
-
-
-def load_head(directory: str | Path) -> tuple[GRUHead, dict]:
-    d = Path(directory)
-    if not (d / HEAD_WEIGHTS).exists() or not (d / HEAD_CONFIG).exists():
-        raise FileNotFoundError(f"{d}: no trained head here (expected {HEAD_WEIGHTS} and {HEAD_CONFIG})")
-    meta = json.loads((d / HEAD_CONFIG).read_text())
-    fields = HeadConfig.__dataclass_fields__
-    head = GRUHead.from_config(HeadConfig(**{k: meta[k] for k in fields if k in meta}))
-    load_weights(d / HEAD_WEIGHTS, head)
-    return head.eval(), meta

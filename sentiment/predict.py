@@ -11,20 +11,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import encoders
+from . import encoders, model_folder
 from .batching import length_sorted_batches, pad_ids
-from .model import HEAD_CONFIG, BERTGRUSentiment, load_head
+from .config import default
+from .model import BERTGRUSentiment
+from .preprocessing import Preprocessing
 from .state_cache import encoder_autocast
-from .tokenization import encode_texts
 from .utils import resolve_encoder_precision, select_device
 
+# The homework's two example reviews: what `predict` shows without input, and what a tracked
+# run predicts as its examples.
+EXAMPLES = ["Justice League is terrible. I hated it.", "Avengers was great!!"]
 
-def predict_sentiment(model: BERTGRUSentiment, tokenizer, text: str, max_length: int = 512,
-                      truncation: str = "head") -> float:
-    """P(positive) for one text, as in the homework."""
+
+def predict_sentiment(model: BERTGRUSentiment, tokenizer, text: str,
+                      preprocessing: Preprocessing) -> float:
+    """P(positive) for one text, as in the homework, tokenized as the model was trained."""
     model.eval()
     device = next(model.head.parameters()).device
-    ids = encode_texts(tokenizer, [text], max_length, truncation)[0]
+    ids = preprocessing.encode(tokenizer, [text])[0]
     tensor = torch.tensor([ids], device=device)
     with torch.inference_mode():
         logits = model(tensor, torch.ones_like(tensor))
@@ -34,38 +39,39 @@ def predict_sentiment(model: BERTGRUSentiment, tokenizer, text: str, max_length:
 class SentimentModel:
     """Encoder + tokenizer + trained head, with length-sorted batched inference."""
 
-    def __init__(self, model: BERTGRUSentiment, tokenizer, max_length: int = 512,
-                 truncation: str = "head", precision: str = "fp32", batch_size: int = 64,
-                 meta: dict | None = None):
+    def __init__(self, model: BERTGRUSentiment, tokenizer, preprocessing: Preprocessing,
+                 precision: str, batch_size: int):
         self.model = model.eval()
         self.tokenizer = tokenizer
-        self.max_length, self.truncation = max_length, truncation
+        self.preprocessing = preprocessing
         self.precision, self.batch_size = precision, batch_size
         self.device = next(model.head.parameters()).device
-        self.meta = meta or {}
         self._encoder = model.bert
         if precision == "int8":
             self._encoder = torch.ao.quantization.quantize_dynamic(model.bert, {torch.nn.Linear},
                                                                    dtype=torch.qint8)
 
     @classmethod
-    def load(cls, model_dir: str | Path, encoder_dir: str | Path | None = None, device: str = "auto",
-             precision: str | None = None, batch_size: int = 64) -> "SentimentModel":
-        """Load a saved head; the encoder comes from `encoder_dir` or the name it was trained with."""
-        model_dir = Path(model_dir)
-        if (model_dir / "model" / HEAD_CONFIG).exists():  # a run directory was given
-            model_dir = model_dir / "model"
-        head, meta = load_head(model_dir)
-        enc_name = str(encoder_dir) if encoder_dir else meta["encoder"]
-        encoder, tokenizer, _ = encoders.load_encoder(enc_name, None if encoder_dir else meta.get("encoder_revision"))
-        dev = select_device(device)
-        model = BERTGRUSentiment(encoder, head.config.hidden_dim, head.config.output_dim,
-                                 head.config.n_layers, head.config.bidirectional, head.config.dropout)
+    def load(cls, model_dir: str | Path, encoder_dir: str | Path | None = None,
+             device: str | None = None, precision: str | None = None,
+             batch_size: int | None = None) -> "SentimentModel":
+        """Load a saved model folder (or the run directory holding one). The encoder comes from
+        `encoder_dir` or the name in its preprocessing spec. Device, encoder precision and batch
+        size are choices of the loading machine; None takes Config's default for each (precision
+        'auto' resolves per device, as in training)."""
+        head, spec = model_folder.load(model_dir)
+        if encoder_dir:
+            encoder, tokenizer, _ = encoders.load_encoder(str(encoder_dir))
+        else:
+            encoder, tokenizer, _ = encoders.load_encoder(spec.encoder, spec.encoder_revision)
+        dev = select_device(device or default("device"))
+        c = head.config
+        model = BERTGRUSentiment(encoder, c.hidden_dim, c.output_dim, c.n_layers, c.bidirectional,
+                                 c.dropout)
         model.head = head
         model.to(dev)
-        prec = resolve_encoder_precision(precision or meta.get("encoder_precision", "auto"), dev)
-        return cls(model, tokenizer, meta.get("max_length", 512), meta.get("truncation", "head"),
-                   prec, batch_size, meta)
+        prec = resolve_encoder_precision(precision or default("encoder_precision"), dev)
+        return cls(model, tokenizer, spec, prec, batch_size or default("eval_batch_size"))
 
     @torch.inference_mode()
     def predict_proba(self, texts) -> np.ndarray:
@@ -75,7 +81,7 @@ class SentimentModel:
             raise TypeError(f"texts must be strings; item(s) {bad[:5]} are not")
         if not texts:
             return np.zeros(0, dtype=np.float32)
-        ids = encode_texts(self.tokenizer, texts, self.max_length, self.truncation)
+        ids = self.preprocessing.encode(self.tokenizer, texts)
         lengths = np.array([len(x) for x in ids])
         out = np.zeros(len(texts), dtype=np.float32)
         for idx in length_sorted_batches(lengths, batch_size=self.batch_size):

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .batching import length_sorted_batches, pad_ids
+from .progress import progress as show_progress
 
 FORMAT_VERSION = 1
 
@@ -92,11 +93,7 @@ def get_or_build(encoder, tokens, *, encoder_id: str, cache_dir: str | Path, dev
         states = np.lib.format.open_memmap(tmp / "states.npy", mode="w+", dtype=np.float16,
                                            shape=(total, hidden))
         batches = length_sorted_batches(lengths, token_budget=token_budget)
-        it = batches
-        if progress:
-            from tqdm.auto import tqdm
-            it = tqdm(batches, desc=f"encode {name}", unit="batch", leave=False)
-        for idx in it:
+        for idx in show_progress(batches, f"encode {name}", progress):
             ids, mask = pad_ids([tokens.input_ids[i] for i in idx], pad_id)
             out = encode_batch(encoder, ids, mask, device, precision).to("cpu", torch.float16).numpy()
             for row, i in enumerate(idx):

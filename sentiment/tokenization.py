@@ -128,11 +128,12 @@ def tokenize_splits(splits, tokenizer, cfg, cache: bool = True) -> dict[str, Tok
             for name, df in splits.items()}
 
 
-def tokenize_dataset(cfg) -> dict:
-    """The pipeline's tokenization stage: load the splits, tokenize into the `datasets` cache.
+def warm_cache(cfg) -> dict:
+    """Fill the token cache for cfg's splits, so that training reads its tokens from it.
 
-    Returns a small JSON-able dict (cache files, fingerprints, sizes, hit or miss, seconds);
-    training later finds the same cache entries by fingerprint.
+    Training tokenizes through the same cache (``tokenize_splits``) and finds these entries by
+    fingerprint; this stage only makes that a hit and reports what it did: a small JSON-able
+    dict (cache files, fingerprints, sizes, hit or miss, seconds).
     """
     from .data import load_splits
     from .encoders import load_tokenizer, resolve

@@ -1,14 +1,13 @@
 """The homework's training loop, done well: bucketed batches, best-by-validation-loss checkpoint,
 atomic per-epoch checkpoints with optimizer and RNG state, resume, test evaluation.
 
-``train(cfg)`` is the whole stage; it needs torch and transformers only (``datasets`` is used for
-the tokenization cache when installed).
+``train(cfg)`` is the whole stage (prepare → fit → test → save); it needs torch and
+transformers only (``datasets`` is used for the tokenization cache when installed).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -20,23 +19,18 @@ import torch
 from torch import nn
 
 from . import data as data_mod
-from . import encoders, state_cache, tokenization
-from .batching import bucketed_batches, length_sorted_batches, pad_ids, random_batches
-from .model import BERTGRUSentiment, GRUHead, count_parameters, load_weights, save_head, save_weights
+from . import encoders, model_folder, preprocessing, tokenization
+from .batching import bucketed_batches, length_sorted_batches, random_batches
+from .checkpoints import BEST, CHECKPOINT, check_resumable, load_checkpoint, save_checkpoint
+from .features import build_features, head_autocast
+from .model import BERTGRUSentiment, count_parameters
+from .model_folder import MODEL_DIR, load_weights, save_weights
+from .progress import progress as show_progress
 from .utils import (atomic_path, atomic_write_text, resolve_encoder_precision, seed_everything,
                     select_device, set_threads)
 
-log = logging.getLogger(__name__)
-
-CHECKPOINT = "checkpoints/last.safetensors"
-BEST = "checkpoints/best.safetensors"
-MODEL_DIR = "model"
-METRICS = "metrics.json"
-TEST_PREDICTIONS = "test_predictions.parquet"
-
-
-class ResumeError(RuntimeError):
-    """A checkpoint cannot be resumed under the given config."""
+METRICS = "metrics.json"                      # in run_dir: the run's summary
+TEST_PREDICTIONS = "test_predictions.parquet"  # in run_dir: text, label, prob per test review
 
 
 @dataclass
@@ -46,85 +40,6 @@ class TrainHooks:
     on_epoch: Optional[Callable[[int, dict], None]] = None   # epoch (1-based), epoch metrics
     stop_after_epoch: Optional[int] = None                   # simulate an interruption (tests)
     report: Callable[[str], None] = print
-
-
-# ---------------------------------------------------------------------------------------
-# Features: what a batch is made of (cached encoder states, or token ids through the encoder)
-# ---------------------------------------------------------------------------------------
-
-class CachedFeatures:
-    def __init__(self, store, labels, device):
-        self.store, self.labels, self.device = store, labels, device
-        self.lengths = store.lengths
-
-    def logits(self, model: BERTGRUSentiment, idx, head_ctx) -> torch.Tensor:
-        states, lengths = self.store.batch(idx)
-        with head_ctx():
-            return head_forward(model.head, states.to(self.device, non_blocking=True), lengths)
-
-
-class TokenFeatures:
-    def __init__(self, tokens, labels, device, pad_id, precision):
-        self.tokens, self.labels, self.device = tokens, labels, device
-        self.pad_id, self.precision = pad_id, precision
-        self.lengths = tokens.lengths
-
-    def logits(self, model: BERTGRUSentiment, idx, head_ctx) -> torch.Tensor:
-        ids, mask = pad_ids([self.tokens.input_ids[i] for i in idx], self.pad_id)
-        ids, mask = ids.to(self.device), mask.to(self.device)
-        with torch.no_grad(), state_cache.encoder_autocast(self.device, self.precision):
-            emb = model.encode(ids, mask)
-        with head_ctx():
-            return head_forward(model.head, emb.to(model.head.out.weight.dtype), mask.sum(1))
-
-
-def head_forward(head: GRUHead, states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """``head(states, lengths)``; when training on the CPU, computed without packed sequences.
-
-    Backpropagating through a packed GRU is slow on the CPU (a shrinking batch at every time
-    step); this gives the same logits and gradients ~2x faster (benchmarks/head_speed.py).
-    """
-    if torch.is_grad_enabled() and states.device.type == "cpu" and states.dtype == torch.float32:
-        return unpacked_head_forward(head, states, lengths)
-    return head(states, lengths)
-
-
-def unpacked_head_forward(head: GRUHead, states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """GRUHead's forward, exact, on the right-padded batch: per layer, a forward scan and a
-    forward scan over each review reversed in place (its real tokens only) stand in for the
-    packed bidirectional GRU. Padding then only trails each scan's real tokens, so it never
-    reaches them; the final hidden states are the scans' outputs at each review's last token.
-    Same parameters (the nn.GRU's own); dropout between layers as nn.GRU applies it."""
-    rnn = head.rnn
-    B, T, _ = states.shape
-    L = lengths.to(states.device).view(B, 1)
-    t = torch.arange(T, device=states.device).view(1, T)
-    rev = torch.where(t < L, L - 1 - t, t).unsqueeze(2)    # reverses the real part of each row
-    last = (L - 1).view(B, 1, 1).expand(-1, 1, rnn.hidden_size)
-    dirs = (("", False), ("_reverse", True)) if rnn.bidirectional else (("", False),)
-    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if rnn.bias else ("weight_ih", "weight_hh")
-    x, finals = states, []
-    for layer in range(rnn.num_layers):
-        outs = []
-        for suffix, backward in dirs:
-            w = [getattr(rnn, f"{n}_l{layer}{suffix}") for n in names]
-            inp = x.gather(1, rev.expand(-1, -1, x.shape[2])) if backward else x
-            out, _ = torch._VF.gru(inp, x.new_zeros(1, B, rnn.hidden_size), w, rnn.bias, 1, 0.0,
-                                   rnn.training, False, True)
-            if layer == rnn.num_layers - 1:
-                finals.append(out.gather(1, last).squeeze(1))
-            outs.append(out.gather(1, rev.expand(-1, -1, rnn.hidden_size)) if backward else out)
-        x = torch.cat(outs, dim=2)
-        if layer < rnn.num_layers - 1 and rnn.dropout > 0:
-            x = nn.functional.dropout(x, rnn.dropout, rnn.training)
-    return head.out(head.dropout(torch.cat(finals, dim=1)))
-
-
-def head_autocast(device: torch.device):
-    # bf16 autocast makes nn.GRU ~8x slower on CPU; cuDNN runs it fast in bf16.
-    if device.type == "cuda":
-        return lambda: torch.autocast("cuda", dtype=torch.bfloat16)
-    return lambda: torch.autocast("cpu", enabled=False)
 
 
 # ---------------------------------------------------------------------------------------
@@ -142,10 +57,7 @@ def run_epoch(model, feats, batches, criterion, device, optimizer=None, hooks=No
     ctx = head_autocast(device)
     total_loss = total_correct = n = tokens = 0
     probs = np.zeros(len(feats.labels), dtype=np.float32)
-    it = batches
-    if progress:
-        from tqdm.auto import tqdm
-        it = tqdm(batches, desc=desc, unit="batch", leave=False)
+    it = show_progress(batches, desc, progress)
     t0 = time.perf_counter()
     for step, idx in enumerate(it, start=1):
         y = torch.as_tensor(feats.labels[idx], dtype=torch.float32, device=device)
@@ -165,8 +77,7 @@ def run_epoch(model, feats, batches, criterion, device, optimizer=None, hooks=No
         probs[idx] = torch.sigmoid(logits.detach()).cpu().numpy()
         if training and hooks and hooks.on_step:
             hooks.on_step(step0 + step, {"train_loss": loss.item(), "train_acc": acc})
-        if progress:
-            it.set_postfix(loss=f"{total_loss / n:.4f}", acc=f"{total_correct / n:.2%}")
+        it.set_postfix(loss=f"{total_loss / n:.4f}", acc=f"{total_correct / n:.2%}")
     seconds = time.perf_counter() - t0
     return {"loss": total_loss / max(n, 1), "acc": total_correct / max(n, 1), "seconds": seconds,
             "tokens_per_s": tokens / max(seconds, 1e-9), "steps": len(batches), "probs": probs}
@@ -174,75 +85,6 @@ def run_epoch(model, feats, batches, criterion, device, optimizer=None, hooks=No
 
 def eval_batches(lengths, cfg) -> list:
     return length_sorted_batches(lengths, batch_size=cfg.eval_batch_size)
-
-
-# ---------------------------------------------------------------------------------------
-# Checkpoints: one safetensors file holding weights, optimizer and RNG state, atomically replaced
-# ---------------------------------------------------------------------------------------
-
-def _optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict, dict]:
-    sd = opt.state_dict()
-    tensors, scalars = {}, {}
-    for pid, st in sd["state"].items():
-        for k, v in st.items():
-            if torch.is_tensor(v):
-                tensors[f"optim.{pid}.{k}"] = v.detach().contiguous().cpu()
-            else:
-                scalars[f"{pid}.{k}"] = v
-    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
-
-
-def _restore_optimizer(opt, tensors: dict, meta: dict) -> None:
-    state: dict = {}
-    for key, v in tensors.items():
-        if key.startswith("optim."):
-            _, pid, k = key.split(".", 2)
-            state.setdefault(int(pid), {})[k] = v
-    for key, v in meta["scalars"].items():
-        pid, k = key.split(".", 1)
-        state.setdefault(int(pid), {})[k] = v
-    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-
-
-def save_checkpoint(path: Path, head: GRUHead, opt, state: dict) -> None:
-    from safetensors.torch import save_file
-    tensors = {f"head.{k}": v.detach().contiguous().cpu() for k, v in head.state_dict().items()}
-    opt_t, opt_meta = _optimizer_tensors(opt)
-    tensors.update(opt_t)
-    tensors["rng.torch"] = torch.get_rng_state()
-    if torch.cuda.is_available():
-        tensors["rng.cuda"] = torch.cuda.get_rng_state()
-    meta = {"state": json.dumps(state), "optimizer": json.dumps(opt_meta)}
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
-
-
-def checkpoint_state(path: Path) -> dict:
-    from safetensors import safe_open
-    with safe_open(str(path), framework="pt") as f:
-        return json.loads(f.metadata()["state"])
-
-
-def load_checkpoint(path: Path, head: GRUHead, opt, device) -> dict:
-    from safetensors import safe_open
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata()
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    head.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("head.")})
-    head.to(device)
-    _restore_optimizer(opt, {k: v.to(device) if not k.endswith(".step") else v
-                             for k, v in tensors.items()}, json.loads(meta["optimizer"]))
-    torch.set_rng_state(tensors["rng.torch"])
-    if "rng.cuda" in tensors and torch.cuda.is_available():
-        torch.cuda.set_rng_state(tensors["rng.cuda"])
-    return json.loads(meta["state"])
-
-
-# Fields that change what a resumed run computes; anything else (paths, progress) may differ.
-RESUME_KEYS = ("data", "split_seed", "train_fraction", "max_train", "max_valid", "max_test",
-               "encoder", "encoder_revision", "max_length", "truncation", "hidden_dim",
-               "output_dim", "n_layers", "bidirectional", "dropout", "batch_size", "bucket_batches", "lr", "seed",
-               "cache_states", "encoder_precision")
 
 
 # ---------------------------------------------------------------------------------------
@@ -257,8 +99,8 @@ class Prepared:
     precision: str
     encoder: nn.Module
     tokenizer: object
-    spec: object
-    splits: object
+    encoder_spec: encoders.EncoderSpec
+    splits: data_mod.Splits
     tokens: dict
     features: dict
     timings: dict = field(default_factory=dict)
@@ -275,7 +117,7 @@ def prepare(cfg, splits=None) -> Prepared:
         splits = data_mod.load_splits(cfg)
     timings["load_data_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    encoder, tokenizer, spec = encoders.load_encoder(cfg.encoder, cfg.encoder_revision)
+    encoder, tokenizer, encoder_spec = encoders.load_encoder(cfg.encoder, cfg.encoder_revision)
     timings["load_encoder_s"] = time.perf_counter() - t
     t = time.perf_counter()
     frames = dict(splits.items())
@@ -285,24 +127,12 @@ def prepare(cfg, splits=None) -> Prepared:
     run_encoder = encoder
     if precision == "int8":
         run_encoder = torch.ao.quantization.quantize_dynamic(encoder, {nn.Linear}, dtype=torch.qint8)
-    features, cache_info = {}, {}
     t = time.perf_counter()
     labels = {name: df["label"].to_numpy(np.int64) for name, df in frames.items()}
-    if cfg.cache_states:
-        enc_id = encoders.encoder_identity(encoder, spec)
-        for name, tok in tokens.items():
-            store, info = state_cache.get_or_build(
-                run_encoder, tok, encoder_id=enc_id, cache_dir=cfg.cache_dir, device=device,
-                precision=precision,
-                pad_id=tokenizer.pad_token_id, progress=cfg.progress, name=name,
-                meta={"encoder": cfg.encoder, "split": name})
-            cache_info[name] = info
-            features[name] = CachedFeatures(store, labels[name], device)
-    else:
-        for name, tok in tokens.items():
-            features[name] = TokenFeatures(tok, labels[name], device, tokenizer.pad_token_id, precision)
+    features, cache_info = build_features(cfg, encoder, run_encoder, encoder_spec,
+                                          tokenizer.pad_token_id, tokens, labels, device, precision)
     timings["encode_s"] = time.perf_counter() - t
-    return Prepared(cfg, device, precision, run_encoder, tokenizer, spec, splits, tokens,
+    return Prepared(cfg, device, precision, run_encoder, tokenizer, encoder_spec, splits, tokens,
                     features, timings, cache_info)
 
 
@@ -330,13 +160,7 @@ def fit(cfg, prep: Prepared, hooks: TrainHooks | None = None) -> dict:
     start_epoch = 0
     ckpt = run_dir / CHECKPOINT
     if cfg.resume:
-        if not ckpt.exists():
-            raise ResumeError(f"--resume: no checkpoint at {ckpt}")
-        saved = checkpoint_state(ckpt)["config"]
-        changed = [k for k in RESUME_KEYS if saved.get(k) != getattr(cfg, k)]
-        if changed:
-            raise ResumeError("--resume: the checkpoint was made with a different "
-                              + ", ".join(f"{k} ({saved.get(k)!r} != {getattr(cfg, k)!r})" for k in changed))
+        check_resumable(ckpt, cfg)
         state = load_checkpoint(ckpt, model.head, optimizer, device)
         start_epoch, history = state["epoch"], state["history"]
         best_val, best_epoch = state["best_val_loss"], state["best_epoch"]
@@ -380,13 +204,6 @@ def fit(cfg, prep: Prepared, hooks: TrainHooks | None = None) -> dict:
     return {"history": history, "best_epoch": best_epoch, "best_val_loss": best_val, "model": model}
 
 
-def model_metadata(cfg, prep: Prepared) -> dict:
-    """What a saved head needs to be rebuilt and fed exactly as in training."""
-    return {"encoder": cfg.encoder, "encoder_revision": cfg.encoder_revision,
-            "max_length": cfg.max_length, "truncation": cfg.truncation,
-            "encoder_precision": prep.precision, "data_fingerprint": prep.splits.fingerprint}
-
-
 def train(cfg, splits=None, hooks: TrainHooks | None = None) -> dict:
     """Prepare → fit → test the best checkpoint → save the model. Returns a small summary dict."""
     from .metrics import classification_metrics
@@ -413,7 +230,7 @@ def train(cfg, splits=None, hooks: TrainHooks | None = None) -> dict:
     hooks.report(f"Test Loss: {te['loss']:.3f} | Test Acc: {test_metrics['accuracy'] * 100:.2f}% "
                  f"(best epoch {res['best_epoch']})")
     model_dir = run_dir / MODEL_DIR
-    save_head(model.head.cpu(), model_dir, model_metadata(cfg, prep))
+    model_folder.save(model.head.cpu(), model_dir, preprocessing.from_config(cfg))
     import pandas as pd
     test_df = prep.splits.test
     with atomic_path(run_dir / TEST_PREDICTIONS) as tmp:

@@ -6,9 +6,9 @@ They exchange paths, run ids and small dicts, never tensors or models.
 from .evaluation import evaluate_model
 from .promotion import promote_model
 from .registry import register_model
-from .tokenization import tokenize_dataset
+from .tokenization import warm_token_cache
 from .training import train_model
 from .validation import validate_data
 
-__all__ = ["validate_data", "tokenize_dataset", "train_model", "evaluate_model",
+__all__ = ["validate_data", "warm_token_cache", "train_model", "evaluate_model",
            "register_model", "promote_model"]

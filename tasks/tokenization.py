@@ -1,4 +1,4 @@
-"""Task: tokenize every split into the fingerprinted `datasets` cache."""
+"""Task: warm the token cache, so that training reads every split's tokens from it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sentiment.config import Config
 from ._options import NO_CACHING, PLAIN_PRINT
 
 
-@task(name="tokenize-dataset", **NO_CACHING, **PLAIN_PRINT)
-def tokenize_dataset(cfg: Config) -> dict:
-    """Cache files, fingerprints and `cache_hit` per split; training reads the same entries."""
-    return tokenization.tokenize_dataset(cfg)
+@task(name="warm-token-cache", **NO_CACHING, **PLAIN_PRINT)
+def warm_token_cache(cfg: Config) -> dict:
+    """Cache files, fingerprints and `cache_hit` per split; training finds the same entries."""
+    return tokenization.warm_cache(cfg)

@@ -238,12 +238,17 @@ def test_smoke_training_on_real_reviews_lowers_the_loss(tmp_path, imdb_dir):
     assert losses[-1] < losses[0] - 0.05, losses
     assert summary["split_sizes"] == {"train": 48, "valid": 16, "test": 32}
     run = tmp_path / "run"
-    for rel in ("model/head.safetensors", "model/head_config.json", "checkpoints/last.safetensors",
-                "checkpoints/best.safetensors", "metrics.json", "test_predictions.parquet"):
+    for rel in ("model/head.safetensors", "model/head_config.json", "model/preprocessing.json",
+                "checkpoints/last.safetensors", "checkpoints/best.safetensors", "metrics.json",
+                "test_predictions.parquet"):
         assert (run / rel).exists(), rel
     assert not list(run.rglob("*.tmp")) and not list(run.rglob("*.pt"))
     saved = json.loads((run / "metrics.json").read_text())
     assert saved["test"]["n"] == 32 and 0 <= saved["test"]["accuracy"] <= 1
+    # The head's file holds its architecture only; what the run measured is in metrics.json.
+    assert set(json.loads((run / "model/head_config.json").read_text())) == {
+        "embedding_dim", "hidden_dim", "output_dim", "n_layers", "bidirectional", "dropout"}
+    assert saved["data_fingerprint"] and saved["encoder_precision"] in ("fp32", "bf16")
     assert saved["best_epoch"] == 1 + int(np.argmin([h["val_loss"] for h in summary["history"]]))
 
 
@@ -271,7 +276,8 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, imdb_dir, cache_states):
 
 
 def test_resume_refuses_a_changed_config(tmp_path, imdb_dir):
-    from sentiment.training import ResumeError, TrainHooks, train
+    from sentiment.checkpoints import ResumeError
+    from sentiment.training import TrainHooks, train
     cfg = smoke_cfg(tmp_path, imdb_dir, encoder="random-tiny", epochs=2)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, hooks=TrainHooks(report=quiet, stop_after_epoch=1))
@@ -282,11 +288,11 @@ def test_resume_refuses_a_changed_config(tmp_path, imdb_dir):
 
 
 def test_token_cache_hits_and_misses(tmp_path, imdb_dir):
-    from sentiment.tokenization import tokenize_dataset
+    from sentiment.tokenization import warm_cache
     cfg = smoke_cfg(tmp_path, imdb_dir)
-    first = tokenize_dataset(cfg)
-    again = tokenize_dataset(cfg)
-    longer = tokenize_dataset(cfg.replace(max_length=96))
+    first = warm_cache(cfg)
+    again = warm_cache(cfg)
+    longer = warm_cache(cfg.replace(max_length=96))
     assert not first["cache_hit"] and again["cache_hit"] and not longer["cache_hit"]
     assert first["splits"]["train"]["fingerprint"] == again["splits"]["train"]["fingerprint"]
     assert longer["splits"]["train"]["tokens"] > first["splits"]["train"]["tokens"]
@@ -317,14 +323,23 @@ def test_batched_prediction_equals_single_prediction(tmp_path, imdb_dir):
     from sentiment.training import TrainHooks, train
     cfg = smoke_cfg(tmp_path, imdb_dir, encoder="random-tiny", encoder_precision="fp32")
     train(cfg, hooks=TrainHooks(report=quiet))
-    sm = SentimentModel.load(tmp_path / "run")
+    # Precision is the loading machine's choice (default 'auto'); predict_sentiment runs fp32.
+    sm = SentimentModel.load(tmp_path / "run", precision="fp32")
     texts = ["Justice League is terrible. I hated it.", "Avengers was great!!", "meh " * 40]
     batched = sm.predict_proba(texts)
-    single = [predict_sentiment(sm.model, sm.tokenizer, t, sm.max_length, sm.truncation) for t in texts]
+    single = [predict_sentiment(sm.model, sm.tokenizer, t, sm.preprocessing) for t in texts]
     assert np.allclose(batched, single, atol=1e-5)
     assert ((batched > 0) & (batched < 1)).all()
     with pytest.raises(TypeError, match="strings"):
         sm.predict_proba(["ok", None])
+    # Tokenized as trained, batched as configured: nothing falls back to a constant.
+    assert (sm.preprocessing.max_length, sm.preprocessing.truncation) == (cfg.max_length, cfg.truncation)
+    assert sm.batch_size == Config().eval_batch_size
+    spec_file = tmp_path / "run" / "model" / "preprocessing.json"
+    spec_file.unlink()
+    with pytest.raises(FileNotFoundError) as e:
+        SentimentModel.load(tmp_path / "run")
+    assert str(spec_file) in str(e.value) and "\n" not in str(e.value)
 
 
 def _cli(*args, cwd=None):
@@ -359,8 +374,6 @@ def test_cli_train_then_predict(tmp_path, imdb_dir):
 
 @pytest.mark.parametrize("args,needle", [
     (["train", "--preset", "smoke", "--data", "/nonexistent/imdb", "--no-track"], "does not exist"),
-    (["train", "--preset", "smoke", "--encoder", "nobody/nothing", "--data", "/nonexistent", "--no-track"],
-     "does not exist"),
     (["info", "--no-data", "--encoder", "nobody/nothing"], "cannot load encoder 'nobody/nothing'"),
     (["train", "--preset", "smoke", "--max-length", "2", "--no-track"], "max_length must be in"),
     (["predict", "--run-dir", "/nonexistent/run", "hi"], "no trained head"),
@@ -369,6 +382,16 @@ def test_cli_errors_are_one_clear_line(args, needle):
     r = _cli(*args)
     assert r.returncode == 2
     assert needle in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_unknown_encoder_with_valid_data_names_the_encoder(tmp_path, imdb_dir):
+    r = _cli("train", "--preset", "smoke", "--data", str(imdb_dir), "--encoder", "nobody/nothing",
+             "--run-dir", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache"),
+             "--no-progress", "--no-track")
+    assert r.returncode == 2
+    assert "cannot load encoder 'nobody/nothing'" in r.stderr and "Traceback" not in r.stderr
+    assert "does not exist" not in r.stderr  # the data was fine: no data error masks this one
+    assert len(r.stderr.strip().splitlines()) == 1
 
 
 # --- config --------------------------------------------------------------------------------
@@ -391,7 +414,7 @@ def test_fast_cpu_training_path_equals_the_packed_gru():
     """The unpacked per-direction scans used for CPU training give the packed GRU's logits and
     gradients, whatever garbage the padding holds."""
     from sentiment.model import GRUHead
-    from sentiment.training import unpacked_head_forward
+    from sentiment.gru_scan import unpacked_head_forward
     torch.manual_seed(0)
     head = GRUHead(12, 8, 1, 2, True, 0.0).train()
     lengths = torch.tensor([7, 3, 5, 1])
@@ -405,3 +428,122 @@ def test_fast_cpu_training_path_equals_the_packed_gru():
     assert torch.allclose(fast, ref, atol=1e-6)
     for p, g in zip(head.parameters(), ref_grads):
         assert torch.allclose(p.grad, g, atol=1e-5)
+
+
+# --- preprocessing spec --------------------------------------------------------------------
+
+def test_preprocessing_spec_round_trip(tmp_path):
+    from sentiment import preprocessing
+    spec = preprocessing.from_config(Config.from_preset("quick", encoder_revision="v1"))
+    path = preprocessing.save(spec, tmp_path / "model")
+    assert path == tmp_path / "model" / preprocessing.FILE
+    assert not list((tmp_path / "model").glob("*.tmp"))
+    assert preprocessing.load(tmp_path / "model") == spec
+    assert (spec.encoder, spec.encoder_revision, spec.max_length, spec.truncation) == (
+        "minilm", "v1", 256, "head_tail")
+
+
+@pytest.mark.parametrize("content,needle", [
+    (None, "no preprocessing spec"),
+    ("{not json", "malformed preprocessing spec"),
+    ("[]", "expected a JSON object"),
+    ('{"encoder": "minilm"}', "missing key(s)"),
+    ('{"encoder": "minilm", "encoder_revision": null, "max_length": 64, "truncation": "head", '
+     '"data_fingerprint": "x"}', "unknown key(s) ['data_fingerprint']"),
+    ('{"encoder": "minilm", "encoder_revision": null, "max_length": "64", "truncation": "head"}',
+     "max_length='64' has the wrong type"),
+    ('{"encoder": "minilm", "encoder_revision": null, "max_length": 2, "truncation": "head"}',
+     "max_length must be in"),
+    ('{"encoder": "minilm", "encoder_revision": null, "max_length": 64, "truncation": "middle"}',
+     "truncation='middle'"),
+])
+def test_preprocessing_spec_missing_or_malformed_is_one_line_naming_the_file(tmp_path, content,
+                                                                             needle):
+    from sentiment import preprocessing
+    path = tmp_path / preprocessing.FILE
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(FileNotFoundError if content is None else ValueError) as e:
+        preprocessing.load(tmp_path)
+    msg = str(e.value)
+    assert msg.startswith(f"{path}: ") and needle in msg and "\n" not in msg, msg
+
+
+# --- defaults have one source --------------------------------------------------------------
+
+def test_model_sizes_have_no_defaults_of_their_own():
+    import inspect
+    from dataclasses import MISSING, fields
+    from sentiment.model import HeadConfig
+    assert all(f.default is MISSING for f in fields(HeadConfig))
+    params = list(inspect.signature(BERTGRUSentiment).parameters.values())
+    assert [p.name for p in params] == ["bert", "hidden_dim", "output_dim", "n_layers",
+                                        "bidirectional", "dropout"]
+    assert all(p.default is inspect.Parameter.empty for p in params)
+
+
+def _checkpoint(tmp_path, cfg):
+    from sentiment.checkpoints import save_checkpoint
+    from sentiment.model import GRUHead
+    head = GRUHead(8, 4, 1, 1, True, 0.0)
+    path = tmp_path / "last.safetensors"
+    save_checkpoint(path, head, torch.optim.Adam(head.parameters()),
+                    {"epoch": 1, "history": [], "config": cfg.to_dict()})
+    return path
+
+
+def test_resume_keys_are_the_fields_marked_resume(tmp_path, monkeypatch):
+    import types
+    from dataclasses import fields
+    from sentiment.checkpoints import ResumeError, check_resumable, resume_mismatches
+    from sentiment.config import resume_keys
+    cfg = Config.from_preset("smoke")
+    marked = {f.name for f in fields(Config) if f.metadata.get("resume")}
+    assert set(resume_keys()) == marked
+    assert {"data", "encoder", "max_length", "truncation", "hidden_dim", "lr", "seed"} <= marked
+    assert not marked & {"run_dir", "epochs", "progress", "resume", "device", "track"}
+    for f in fields(Config):  # a changed marked field refuses the resume, any other does not
+        changed = resume_mismatches({**cfg.to_dict(), f.name: "<changed>"}, cfg)
+        assert [c.split(" ")[0] for c in changed] == ([f.name] if f.name in marked else []), f.name
+    # Marking a field is all it takes: epochs is free to change until its metadata says not.
+    path = _checkpoint(tmp_path, cfg)
+    check_resumable(path, cfg.replace(epochs=cfg.epochs + 3))
+    field = Config.__dataclass_fields__["epochs"]
+    monkeypatch.setattr(field, "metadata", types.MappingProxyType({**field.metadata, "resume": True}))
+    with pytest.raises(ResumeError, match=r"different epochs \(1 != 4\)"):
+        check_resumable(path, cfg.replace(epochs=cfg.epochs + 3))
+
+
+# --- progress ------------------------------------------------------------------------------
+
+def test_progress_off_a_terminal_is_plain_periodic_lines():
+    from sentiment.progress import progress
+    out = io.StringIO()
+    bar = progress(range(4), "epoch 1 train", True, stream=out, interval_s=0.0)
+    for _ in bar:
+        bar.set_postfix(loss="0.6931")
+    lines = out.getvalue().splitlines()
+    assert "\r" not in out.getvalue() and len(lines) == 4
+    assert lines[-1].startswith("epoch 1 train: batch 4/4 (100%), ") and "batch/s" in lines[-1]
+    assert lines[-1].endswith(", loss 0.6931")
+    quiet_out = io.StringIO()
+    assert list(progress(range(4), "x", True, stream=quiet_out)) == [0, 1, 2, 3]
+    assert quiet_out.getvalue() == ""  # a loop shorter than the interval prints nothing
+    off = io.StringIO()
+    list(progress(range(4), "x", False, stream=off, interval_s=0.0))
+    assert off.getvalue() == ""
+
+
+def test_training_progress_off_a_terminal_writes_no_carriage_return(tmp_path, imdb_dir, capfd,
+                                                                    monkeypatch):
+    from sentiment import progress
+    from sentiment.training import TrainHooks, train
+    monkeypatch.setattr(progress, "INTERVAL_S", 0.0)  # a line per step, to see every loop's
+    train(smoke_cfg(tmp_path, imdb_dir, encoder="random-tiny", progress=True),
+          hooks=TrainHooks(report=quiet))
+    out, err = capfd.readouterr()
+    assert "\r" not in out and "\r" not in err
+    lines = err.splitlines()
+    for loop in ("encode train", "epoch 1 train", "epoch 1 valid", "test"):
+        assert any(line.startswith(f"{loop}: batch ") for line in lines), loop
+    assert any("loss" in line and "batch/s" in line for line in lines)

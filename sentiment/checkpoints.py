@@ -1,0 +1,96 @@
+"""Training checkpoints: one safetensors file per run holding the head's weights, the optimizer
+state and the RNG state, replaced atomically after every epoch; and the check that a run may
+resume from it (every Config field marked ``resume`` unchanged)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from .config import resume_keys
+from .model import GRUHead
+from .utils import atomic_path
+
+CHECKPOINT = "checkpoints/last.safetensors"  # in run_dir: the latest epoch, for --resume
+BEST = "checkpoints/best.safetensors"        # in run_dir: head weights of the best epoch
+
+
+class ResumeError(RuntimeError):
+    """A checkpoint cannot be resumed under the given config."""
+
+
+def _optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict, dict]:
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for pid, st in sd["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"optim.{pid}.{k}"] = v.detach().contiguous().cpu()
+            else:
+                scalars[f"{pid}.{k}"] = v
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _restore_optimizer(opt, tensors: dict, meta: dict) -> None:
+    state: dict = {}
+    for key, v in tensors.items():
+        if key.startswith("optim."):
+            _, pid, k = key.split(".", 2)
+            state.setdefault(int(pid), {})[k] = v
+    for key, v in meta["scalars"].items():
+        pid, k = key.split(".", 1)
+        state.setdefault(int(pid), {})[k] = v
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def save_checkpoint(path: Path, head: GRUHead, opt, state: dict) -> None:
+    """`state`: JSON-able loop state (epoch, history, best epoch, the run's config)."""
+    from safetensors.torch import save_file
+    tensors = {f"head.{k}": v.detach().contiguous().cpu() for k, v in head.state_dict().items()}
+    opt_t, opt_meta = _optimizer_tensors(opt)
+    tensors.update(opt_t)
+    tensors["rng.torch"] = torch.get_rng_state()
+    if torch.cuda.is_available():
+        tensors["rng.cuda"] = torch.cuda.get_rng_state()
+    meta = {"state": json.dumps(state), "optimizer": json.dumps(opt_meta)}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+
+
+def checkpoint_state(path: Path) -> dict:
+    from safetensors import safe_open
+    with safe_open(str(path), framework="pt") as f:
+        return json.loads(f.metadata()["state"])
+
+
+def load_checkpoint(path: Path, head: GRUHead, opt, device) -> dict:
+    """Restore head, optimizer and RNG state in place; returns the loop state."""
+    from safetensors import safe_open
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    head.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("head.")})
+    head.to(device)
+    _restore_optimizer(opt, {k: v.to(device) if not k.endswith(".step") else v
+                             for k, v in tensors.items()}, json.loads(meta["optimizer"]))
+    torch.set_rng_state(tensors["rng.torch"])
+    if "rng.cuda" in tensors and torch.cuda.is_available():
+        torch.cuda.set_rng_state(tensors["rng.cuda"])
+    return json.loads(meta["state"])
+
+
+def resume_mismatches(saved_config: dict, cfg) -> list[str]:
+    """The resume-relevant fields whose value differs between a checkpoint's config and `cfg`,
+    each as "name (saved != now)"."""
+    return [f"{k} ({saved_config.get(k)!r} != {getattr(cfg, k)!r})" for k in resume_keys()
+            if saved_config.get(k) != getattr(cfg, k)]
+
+
+def check_resumable(path: Path, cfg) -> None:
+    if not path.exists():
+        raise ResumeError(f"--resume: no checkpoint at {path}")
+    changed = resume_mismatches(checkpoint_state(path)["config"], cfg)
+    if changed:
+        raise ResumeError("--resume: the checkpoint was made with a different " + ", ".join(changed))
