@@ -114,6 +114,12 @@ class Config:
     min_accuracy: float = _f(0.85, "Promotion gate: minimum test accuracy for the champion alias.")
     min_improvement: float = _f(0.0, "Promotion gate: minimum test-accuracy gain over the champion.")
 
+    # --- bag-of-words baseline ----------------------------------------------------------
+    baseline_ngram_max: int = _f(2, "Baseline TF-IDF: longest word n-gram (1: words only, 2: and pairs).")
+    baseline_min_df: int = _f(2, "Baseline TF-IDF: drop n-grams seen in fewer training reviews.")
+    baseline_max_features: int = _f(200_000, "Baseline TF-IDF: keep the most frequent n-grams.")
+    baseline_c: float = _f(8.0, "Baseline logistic regression: inverse L2 strength (C); 8 was best of 1-16 on the full validation split.")
+
     # ------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
         self.validate()
@@ -124,7 +130,8 @@ class Config:
             choices = f.metadata.get("choices")
             if choices and getattr(self, f.name) not in choices:
                 problems.append(f"{f.name}={getattr(self, f.name)!r} is not one of {list(choices)}")
-        positive = ["epochs", "batch_size", "eval_batch_size", "hidden_dim", "output_dim", "n_layers"]
+        positive = ["epochs", "batch_size", "eval_batch_size", "hidden_dim", "output_dim", "n_layers",
+                    "baseline_ngram_max", "baseline_min_df", "baseline_max_features"]
         problems += [f"{n} must be >= 1, got {getattr(self, n)}" for n in positive if getattr(self, n) < 1]
         for n in ("max_train", "max_valid", "max_test", "num_threads"):
             v = getattr(self, n)
@@ -136,6 +143,8 @@ class Config:
             problems.append(f"dropout must be in [0, 1), got {self.dropout}")
         if not 3 <= self.max_length <= 512:
             problems.append(f"max_length must be in [3, 512], got {self.max_length}")
+        if self.baseline_c <= 0:
+            problems.append(f"baseline_c must be > 0, got {self.baseline_c}")
         if self.lr <= 0:
             problems.append(f"lr must be > 0, got {self.lr}")
         if not 0.0 <= self.balance_low <= self.balance_high <= 1.0:
