@@ -1,5 +1,5 @@
 """Screenshots of the MLflow UI in headless Chromium: the experiment, a run's metric charts and
-artifacts, and the registered model with its versions and alias.
+artifacts, the logged model, and the registered model with its versions and alias.
 
     python mlflow/screenshots.py                      # the repo's store if it has a model, else a demo
     python mlflow/screenshots.py --demo               # a fresh demo store in a temporary folder
@@ -7,13 +7,21 @@ artifacts, and the registered model with its versions and alias.
 
 The demo store holds two tiny trainings (random-init encoder, seconds on a CPU), both
 registered, the first promoted to `champion`. The server is started with mlflow/server.sh on a
-free port and stopped afterwards. Needs Chromium (Debian: apt-get install chromium).
+free port and stopped afterwards. Needs Chromium (Debian: apt-get install chromium); the
+browser is driven over the DevTools protocol with the `websockets` package (installed with
+the pipeline extra, through Prefect).
+
+The pages show MLflow's classic model-training views: the UI's workflow switch is set to
+"machine learning" (it opens in GenAI mode otherwise), its assistant panel is kept closed,
+and each page is captured at the height of its content so whole chart sections fit.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -33,6 +41,28 @@ REPO = HERE.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(REPO))
 
+WIDTH, MIN_HEIGHT, MAX_HEIGHT = 1600, 1000, 6000
+# The UI's own browser settings (localStorage, key_v<version> = JSON), set before its scripts
+# run: the classic ML workflow rather than GenAI, and the assistant neither auto-opened on a
+# first visit nor left open.
+UI_SETTINGS = {"mlflow.workflowType_v1": "machine_learning",
+               "mlflow.assistant.fab.autoOpenedOnFirstLoad_v1": True,
+               "mlflow.assistant.panelOpen_v1": False}
+# Plotly's chart toolbar shows on every chart in a headless window and hides the top of the
+# curves; a screenshot has no use for it.
+HIDE_CSS = ".modebar-container { display: none !important; }"
+# Text, element count and placeholders still waiting for data (skeletons, spinners): a page
+# has drawn when nothing is pending and these stop changing.
+PAGE_STATE_JS = """document.body ? [document.body.innerText.length,
+  document.getElementsByTagName('*').length,
+  document.querySelectorAll('[class*="-skeleton"], [class*="-spin-spinning"]').length] : [0, 0, 1]"""
+# The tallest scrolled content on the page: MLflow scrolls inside panels, not the document.
+CONTENT_HEIGHT_JS = """Math.max(document.documentElement.scrollHeight,
+  ...Array.from(document.querySelectorAll('*')).filter(e => {
+     const s = getComputedStyle(e).overflowY;
+     return (s === 'auto' || s === 'scroll') && e.scrollHeight > e.clientHeight + 2;
+  }).map(e => e.scrollHeight - e.clientHeight + window.innerHeight))"""
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -50,7 +80,7 @@ def _imdb() -> str:
 
 def make_demo_store(folder: Path, data: str | None) -> str:
     """Two tracked tiny trainings, both registered, the first promoted."""
-    from sentiment import tracking
+    from sentiment import registry, tracked_run
     from sentiment.config import Config
     uri = f"sqlite:///{folder}/mlflow.db"
     os.environ.setdefault("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "1")
@@ -59,38 +89,40 @@ def make_demo_store(folder: Path, data: str | None) -> str:
                                  run_dir=str(folder / f"run{i}"), cache_dir=str(folder / "cache"),
                                  tracking_uri=uri, progress=False, seed=seed, epochs=3,
                                  max_train=160, max_valid=64, max_test=128, num_threads=1)
-        res = tracking.train_tracked(cfg)
-        tracking.log_evaluation(res["run_id"], res["run_dir"], cfg)
-        reg = tracking.register_model(res["run_id"], res["run_dir"], cfg)
+        res = tracked_run.train_tracked(cfg)
+        tracked_run.log_evaluation(res["run_id"], res["run_dir"], cfg)
+        reg = registry.register_model(res["run_id"], res["run_dir"], cfg)
         print(f"demo: run {res['run_id']} -> {reg['model_uri']} "
               f"(test accuracy {res['test_accuracy']:.3f})", flush=True)
         if i == 1:
-            tracking.promote(cfg, version=reg["version"])
+            registry.promote(cfg, version=reg["version"])
     return uri
 
 
+def _wait_http_ok(url: str, proc, log_path: Path, what: str, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit(f"{what} exited:\n{log_path.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{what} not ready:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.5)
+
+
 @contextlib.contextmanager
-def server(uri: str, port: int, log_path: Path):
-    env = dict(os.environ, MLFLOW_BACKEND_STORE_URI=uri, MLFLOW_UI_PORT=str(port),
-               MLFLOW_UI_HOST="127.0.0.1", MLFLOW_UI_WORKERS="1")
+def _process_group(cmd: list[str], log_path: Path, env: dict | None = None):
+    """A process in its own group, logging to log_path; the whole group is stopped on exit."""
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(["bash", str(HERE / "server.sh")], env=env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"mlflow server exited:\n{log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit(f"mlflow server not ready:\n{log_path.read_text()[-3000:]}")
-            time.sleep(1)
-        yield f"http://127.0.0.1:{port}"
+        yield proc
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
@@ -101,21 +133,125 @@ def server(uri: str, port: int, log_path: Path):
             proc.wait()
 
 
-def screenshot(chromium: str, url: str, path: Path, profile: Path, budget_ms: int,
-               height: int = 1000) -> None:
-    # Without --run-all-compositor-stages-before-draw the metric charts, which render only
-    # once they are seen on screen, stay spinners under virtual time.
-    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+@contextlib.contextmanager
+def server(uri: str, port: int, log_path: Path):
+    env = dict(os.environ, MLFLOW_BACKEND_STORE_URI=uri, MLFLOW_UI_PORT=str(port),
+               MLFLOW_UI_HOST="127.0.0.1", MLFLOW_UI_WORKERS="1")
+    with _process_group(["bash", str(HERE / "server.sh")], log_path, env) as proc:
+        base = f"http://127.0.0.1:{port}"
+        _wait_http_ok(f"{base}/health", proc, log_path, "mlflow server")
+        yield base
+
+
+class Page:
+    """One Chromium tab over the DevTools protocol: navigate, resize, screenshot."""
+
+    def __init__(self, ws_url: str):
+        from websockets.sync.client import connect
+        self.ws = connect(ws_url, max_size=None, open_timeout=30)
+        self.next_id = 0
+        self.requests: set[str] = set()  # network requests in flight
+
+    def _event(self, msg: dict) -> None:
+        method, params = msg.get("method"), msg.get("params", {})
+        if method == "Network.requestWillBeSent":
+            self.requests.add(params["requestId"])
+        elif method in ("Network.loadingFinished", "Network.loadingFailed"):
+            self.requests.discard(params["requestId"])
+
+    def call(self, method: str, timeout: float = 60, **params) -> dict:
+        self.next_id += 1
+        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = json.loads(self.ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+            if msg.get("id") == self.next_id:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error'].get('message')}")
+                return msg.get("result", {})
+            self._event(msg)
+
+    def evaluate(self, expression: str):
+        res = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        return res.get("result", {}).get("value")
+
+    def resize(self, height: int) -> None:
+        self.call("Emulation.setDeviceMetricsOverride", width=WIDTH, height=height,
+                  deviceScaleFactor=1, mobile=False)
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+@contextlib.contextmanager
+def chromium(executable: str, profile: Path, log_path: Path):
+    """A headless Chromium and one tab in it, with the UI settings applied to every page."""
+    port = _free_port()
+    cmd = [executable, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
            "--no-first-run", "--disable-background-networking", "--disable-component-update",
-           "--disable-sync", f"--user-data-dir={profile}", f"--window-size=1600,{height}",
-           "--hide-scrollbars", "--run-all-compositor-stages-before-draw",
-           f"--virtual-time-budget={budget_ms}", f"--screenshot={path}", url]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=180)
-    print(f"{path}  <-  {url}", flush=True)
+           "--disable-sync", "--hide-scrollbars", f"--user-data-dir={profile}",
+           f"--remote-debugging-port={port}", f"--window-size={WIDTH},{MIN_HEIGHT}",
+           "about:blank"]
+    with _process_group(cmd, log_path) as proc:
+        _wait_http_ok(f"http://127.0.0.1:{port}/json/version", proc, log_path, "chromium", 60)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
+            tab = next(t for t in json.loads(r.read()) if t.get("type") == "page")
+        page = Page(tab["webSocketDebuggerUrl"])
+        try:
+            page.call("Page.enable")
+            page.call("Network.enable")
+            settings = "".join(f"localStorage.setItem({json.dumps(k)}, {json.dumps(json.dumps(v))});"
+                               for k, v in UI_SETTINGS.items())
+            style = (f"document.addEventListener('DOMContentLoaded', () => {{"
+                     f" const s = document.createElement('style'); s.textContent = {json.dumps(HIDE_CSS)};"
+                     f" document.head.appendChild(s); }});")
+            page.call("Page.addScriptToEvaluateOnNewDocument",
+                      source=f"try {{ {settings} }} catch (e) {{}} {style}")
+            yield page
+        finally:
+            page.close()
 
 
-def pages(uri: str, experiment: str, model_name: str) -> list[tuple[str, str, int]]:
-    """(file stem, UI route, window height) for the pages worth a look, ids from the store."""
+def with_ml_view(route: str) -> str:
+    """The route with the UI's workflow switch set to classic ML (the URL wins over storage)."""
+    return route + ("&" if "?" in route else "?") + "workflowType=machine_learning"
+
+
+def wait_until_drawn(page: Page, timeout_s: float, quiet_s: float = 2.0) -> None:
+    """Until no request is in flight, no placeholder is left and the page has not changed for
+    quiet_s (data fetched, charts drawn), or timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        state = page.evaluate(PAGE_STATE_JS)
+        if state != last or page.requests or state[2]:
+            last, since = state, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return
+        time.sleep(0.25)
+
+
+def screenshot(page: Page, url: str, path: Path, settle_s: float) -> None:
+    page.resize(MIN_HEIGHT)
+    page.requests.clear()  # a request of the previous page may never report its end
+    page.call("Page.navigate", url=url)
+    wait_until_drawn(page, settle_s)
+    # Grow the window to the content so that every chart section is on screen (charts render
+    # only when visible), then let them draw.
+    height = int(page.evaluate(CONTENT_HEIGHT_JS) or MIN_HEIGHT)
+    height = max(MIN_HEIGHT, min(MAX_HEIGHT, height))
+    if height > MIN_HEIGHT:
+        page.resize(height)
+        wait_until_drawn(page, settle_s)
+    data = page.call("Page.captureScreenshot", format="png")["data"]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(base64.b64decode(data))
+    tmp.replace(path)
+    print(f"{path}  ({WIDTH}x{height})  <-  {url}", flush=True)
+
+
+def pages(uri: str, experiment: str, model_name: str) -> list[tuple[str, str]]:
+    """(file stem, UI route) for the pages worth a look, ids from the store."""
     from mlflow import MlflowClient
     client = MlflowClient(uri, uri)
     exp = client.get_experiment_by_name(experiment)
@@ -125,29 +261,33 @@ def pages(uri: str, experiment: str, model_name: str) -> list[tuple[str, str, in
     try:
         champ = client.get_model_version_by_alias(model_name, "champion")
         run_id, version = champ.run_id, champ.version
+        # The registry keeps the logged model as the version's source, models:/<model id>.
+        model_id = champ.source.rpartition("/")[2] if champ.source.startswith("models:/m-") \
+            else None
     except Exception:
-        champ, version = None, None
+        champ, version, model_id = None, None, None
         runs = client.search_runs([eid], order_by=["attributes.start_time DESC"], max_results=1)
         if not runs:
             raise SystemExit(f"experiment {experiment!r} has no runs")
         run_id = runs[0].info.run_id
     run = f"#/experiments/{eid}/runs/{run_id}"
-    # The chart pages are tall so every metric section is in the picture.
-    out = [("01-experiment-runs", f"#/experiments/{eid}/runs", 1000),
-           ("02-experiment-charts", f"#/experiments/{eid}/runs?compareRunsMode=CHART", 2000),
-           ("03-run-overview", run, 1600),
-           ("04-run-model-metrics", f"{run}/model-metrics", 2400),
-           ("05-run-system-metrics", f"{run}/system-metrics", 1800),
-           ("06-run-artifacts-roc", f"{run}/artifacts/evaluation/roc_curve.png", 1000),
-           ("07-run-artifacts-model-card", f"{run}/artifacts/model_card.md", 1000)]
+    out = [("01-experiment-runs", f"#/experiments/{eid}/runs"),
+           ("02-experiment-charts", f"#/experiments/{eid}/runs?compareRunsMode=CHART"),
+           ("03-run-overview", run),
+           ("04-run-model-metrics", f"{run}/model-metrics"),
+           ("05-run-system-metrics", f"{run}/system-metrics"),
+           ("06-run-artifacts-roc", f"{run}/artifacts/evaluation/roc_curve.png"),
+           ("07-run-artifacts-model-card", f"{run}/artifacts/model_card.md")]
     if champ is not None:
-        out += [("08-registered-model", f"#/models/{model_name}", 1000),
-                ("09-model-version", f"#/models/{model_name}/versions/{version}", 1400)]
-    return out
+        if model_id:
+            out.append(("08-logged-model", f"#/experiments/{eid}/models/{model_id}"))
+        out += [("09-registered-model", f"#/models/{model_name}"),
+                ("10-model-version", f"#/models/{model_name}/versions/{version}")]
+    return [(stem, with_ml_view(route)) for stem, route in out]
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sentiment import tracking
+    from sentiment import mlflow_store
     from sentiment.config import Config
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--store", help="tracking URI to show (default: the repo's SQLite store)")
@@ -158,8 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
     p.add_argument("--chromium", default=shutil.which("chromium") or shutil.which("chromium-browser")
                    or shutil.which("google-chrome"), help="Chromium executable")
-    p.add_argument("--budget-ms", type=int, default=15000,
-                   help="virtual time Chromium gives each page to render")
+    p.add_argument("--settle-s", type=float, default=30.0,
+                   help="at most this many seconds for each page to load and draw its charts")
     args = p.parse_args(argv)
     if not args.chromium:
         raise SystemExit("Chromium not found: apt-get install chromium (or pass --chromium)")
@@ -170,10 +310,10 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="mlflow-ui-") as tmp:
         tmp = Path(tmp)
-        uri = args.store or tracking.tracking_uri(None)
+        uri = args.store or mlflow_store.tracking_uri(None)
         if not args.demo and not args.store:
             from mlflow import MlflowClient
-            db = tracking._sqlite_path(uri)
+            db = mlflow_store.sqlite_path(uri)
             has_model = False
             if db is None or db.exists():
                 with contextlib.suppress(Exception):
@@ -183,10 +323,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.demo:
             uri = make_demo_store(tmp / "store", args.data)
         port = args.port or _free_port()
-        with server(uri, port, tmp / "server.log") as base:
-            for stem, route, height in pages(uri, defaults.experiment, defaults.model_name):
-                screenshot(args.chromium, f"{base}/{route}", out / f"{stem}.png", tmp / "profile",
-                           args.budget_ms, height)
+        with server(uri, port, tmp / "server.log") as base, \
+                chromium(args.chromium, tmp / "profile", tmp / "chromium.log") as page:
+            for stem, route in pages(uri, defaults.experiment, defaults.model_name):
+                screenshot(page, f"{base}/{route}", out / f"{stem}.png", args.settle_s)
     return 0
 
 

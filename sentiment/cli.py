@@ -20,7 +20,7 @@ def _is_uri(s: str | None) -> bool:
 def cmd_train(cfg: Config, args) -> int:
     if cfg.track:
         # A tracked run with every artifact; registering and promoting is the pipeline's job.
-        from .tracking import log_evaluation, train_tracked
+        from .tracked_run import log_evaluation, train_tracked
         res = train_tracked(cfg)
         log_evaluation(res["run_id"], res["run_dir"], cfg)
         print(json.dumps({"run_id": res["run_id"], "tracking_uri": res["tracking_uri"],
@@ -40,7 +40,8 @@ def cmd_train(cfg: Config, args) -> int:
 
 def _load_predictor(cfg: Config, model: str | None):
     if _is_uri(model):
-        from .tracking import load_model_uri, tracking_uri
+        from .mlflow_store import tracking_uri
+        from .model_uri import load_model_uri
         return load_model_uri(model, tracking_uri(cfg))
     from .predict import SentimentModel
     return SentimentModel.load(model or cfg.run_dir, device=cfg.device,

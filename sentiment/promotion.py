@@ -1,6 +1,6 @@
 """The promotion gate as a pure function: no MLflow, no I/O, so every branch is unit-testable.
 
-``tracking.promote`` reads the accuracies from the registry, asks ``decide`` and moves the alias.
+``registry.promote`` reads the accuracies from the registry, asks ``decide`` and moves the alias.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The MLflow pyfunc model, logged as code ("models from code").
 
-``tracking.register_model`` passes this file's *path* as ``python_model``: MLflow copies the file
+``registry.register_model`` passes this file's *path* as ``python_model``: MLflow copies the file
 into the model and runs it on load, so no pickle of ours is ever written or read. The artifacts
 are plain files: ``head`` (head.safetensors + head_config.json) and ``encoder`` (config,
 safetensors weights, tokenizer files). The ``sentiment`` package travels in the model's
@@ -14,8 +14,10 @@ Output: a DataFrame with ``probability`` (P(positive)) and ``label`` (``pos``/``
 from __future__ import annotations
 
 import os
+from typing import Any, Optional
 
 import mlflow
+import pandas as pd
 from mlflow.pyfunc import PythonModel
 
 HEAD_ARTIFACT = "head"
@@ -27,7 +29,6 @@ DEFAULT_THRESHOLD = 0.5
 def as_texts(model_input) -> list[str]:
     """The texts in whatever shape pyfunc hands over (DataFrame, Series, list, dict, array)."""
     import numpy as np
-    import pandas as pd
     if isinstance(model_input, pd.DataFrame):
         if TEXT_COLUMN in model_input.columns:
             col = model_input[TEXT_COLUMN]
@@ -58,9 +59,12 @@ class SentimentPyfunc(PythonModel):
                                          encoder_dir=context.artifacts[ENCODER_ARTIFACT],
                                          device=os.environ.get("SENTIMENT_DEVICE", "auto"))
 
-    def predict(self, context, model_input, params=None):
+    # A DataFrame type hint tells MLflow the input arrives as the logged signature describes
+    # (a `text` column) and asks for no schema inference of its own; without a hint MLflow
+    # warns on every load.
+    def predict(self, context, model_input: pd.DataFrame,
+                params: Optional[dict[str, Any]] = None) -> pd.DataFrame:
         import numpy as np
-        import pandas as pd
         threshold = float((params or {}).get("threshold", DEFAULT_THRESHOLD))
         probs = self.model.predict_proba(as_texts(model_input)).astype(np.float64)
         return pd.DataFrame({"probability": probs,

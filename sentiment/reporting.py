@@ -1,7 +1,7 @@
 """Evaluation report files from a run's test predictions: plots, the most confidently wrong
 reviews, example predictions and a model card.
 
-Plain files in a folder, no MLflow: ``tracking.log_evaluation`` writes them here and logs the
+Plain files in a folder, no MLflow: ``tracked_run.log_evaluation`` writes them here and logs the
 folder, and they stay readable without a tracking server.
 """
 

@@ -6,7 +6,7 @@ from typing import Optional
 
 from prefect import task
 
-from sentiment import tracking
+from sentiment import registry
 from sentiment.config import Config
 
 from ._options import NO_CACHING, TRANSIENT_RETRIES
@@ -16,4 +16,4 @@ from ._options import NO_CACHING, TRANSIENT_RETRIES
 def promote_model(cfg: Config, version: Optional[int] = None) -> dict:
     """The decision (promoted, reason, candidate, champion before/after, markdown); the
     registry records it as tags on the version."""
-    return tracking.promote(cfg, version)
+    return registry.promote(cfg, version)

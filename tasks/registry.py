@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect import task
 
-from sentiment import tracking
+from sentiment import registry
 from sentiment.config import Config
 
 from ._options import NO_CACHING, TRANSIENT_RETRIES
@@ -13,4 +13,4 @@ from ._options import NO_CACHING, TRANSIENT_RETRIES
 @task(name="register-model", **NO_CACHING, **TRANSIENT_RETRIES)
 def register_model(run_id: str, run_dir: str, cfg: Config) -> dict:
     """{name, version, model_uri, test_accuracy} of the new version."""
-    return tracking.register_model(run_id, run_dir, cfg)
+    return registry.register_model(run_id, run_dir, cfg)

@@ -12,12 +12,14 @@ import contextlib
 import importlib.util
 import io
 import json
+import logging
 import math
 import os
 import re
 import subprocess
 import sys
 import urllib.request
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -31,6 +33,13 @@ REPO = Path(__file__).resolve().parents[1]
 TEXTS = ["Justice League is terrible. I hated it.", "Avengers was great!!",
          "A slow, muddled plot, but the score is lovely.", "Worst. Film. Ever."]
 NAME = "imdb-sentiment-test"
+# What the training flow passes to train_tracked to link the MLflow run back to itself.
+FLOW_RUN_URL = "http://127.0.0.1:4200/runs/flow-run/0b7c5e1e-8f7e-4c53-9d1a-3f0d1c2b4a5e"
+PREFECT_TAGS = {"prefect.flow_run_id": "0b7c5e1e-8f7e-4c53-9d1a-3f0d1c2b4a5e",
+                "prefect.flow_run_url": FLOW_RUN_URL,
+                "prefect.deployment": "train-sentiment/nightly"}
+# MLflow's messages that a first registration and a model load must not print.
+MLFLOW_NOISE = ("already exists", "Add type hints")
 
 
 def _imdb_dir() -> Path | None:
@@ -49,7 +58,8 @@ pytest.importorskip("mlflow")
 def _cfg(tmp: Path, run: str, **kw) -> Config:
     # One torch thread: on a small shared CPU, OpenMP threads spinning against MLflow's
     # background threads make a seconds-long smoke run take minutes.
-    return Config.from_preset("smoke", data=str(IMDB), encoder="random-tiny",
+    kw = {"data": str(IMDB), **kw}
+    return Config.from_preset("smoke", encoder="random-tiny",
                               run_dir=str(tmp / run), cache_dir=str(tmp / "cache"),
                               tracking_uri=f"sqlite:///{tmp}/mlflow.db", progress=False,
                               model_name=NAME, experiment="imdb-sentiment-test", num_threads=1,
@@ -66,11 +76,32 @@ def _sub_env(uri: str) -> dict:
     return env
 
 
+@contextlib.contextmanager
+def _captured_output():
+    """Everything MLflow says meanwhile: stderr, warnings and log records, as one text."""
+    err, records = io.StringIO(), []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    handler, out = Keep(), {}
+    logging.getLogger().addHandler(handler)
+    try:
+        with contextlib.redirect_stderr(err), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield out
+    finally:
+        logging.getLogger().removeHandler(handler)
+        out["text"] = "\n".join([err.getvalue(), *records,
+                                 *(str(w.message) for w in caught)])
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     from mlflow import MlflowClient
 
-    from sentiment import tracking
+    from sentiment import registry, tracked_run
     from sentiment.cli import main as cli_main
     from sentiment.predict import SentimentModel
 
@@ -90,10 +121,13 @@ def store(tmp_path_factory):
         report.mkdir()
         (report / "summary.json").write_text(json.dumps({"success": True}))
 
-        cfg1 = _cfg(tmp, "run1")
-        res1 = tracking.train_tracked(cfg1, validation_report_dir=str(report))
-        metrics1 = tracking.log_evaluation(res1["run_id"], res1["run_dir"], cfg1)
-        reg1 = tracking.register_model(res1["run_id"], res1["run_dir"], cfg1)
+        # The data given relative to the working dir, as `make run` does (../shared/data/imdb).
+        cfg1 = _cfg(tmp, "run1", data=os.path.relpath(IMDB, tmp))
+        res1 = tracked_run.train_tracked(cfg1, validation_report_dir=str(report),
+                                         tags=PREFECT_TAGS)
+        metrics1 = tracked_run.log_evaluation(res1["run_id"], res1["run_dir"], cfg1)
+        with _captured_output() as first_register:
+            reg1 = registry.register_model(res1["run_id"], res1["run_dir"], cfg1)
 
         # The second run goes through the CLI: `sentiment train` is a tracked run.
         out = io.StringIO()
@@ -106,8 +140,8 @@ def store(tmp_path_factory):
         assert rc == 0, out.getvalue()
         run2_id = re.search(r'"run_id": "([0-9a-f]+)"', out.getvalue()).group(1)
         cfg2 = _cfg(tmp, "run2", seed=7)
-        reg2 = tracking.register_model(run2_id, str(tmp / "run2"), cfg2)
-        first_promotion = tracking.promote(cfg1, version=1)
+        reg2 = registry.register_model(run2_id, str(tmp / "run2"), cfg2)
+        first_promotion = registry.promote(cfg1, version=1)
 
         expected = {}
         for v, run_dir in ((1, tmp / "run1"), (2, tmp / "run2")):
@@ -117,7 +151,8 @@ def store(tmp_path_factory):
         yield SimpleNamespace(tmp=tmp, uri=cfg1.tracking_uri, cfg=cfg1, cfg2=cfg2, res1=res1,
                               metrics1=metrics1, run2_id=run2_id, reg=[reg1, reg2],
                               first_promotion=first_promotion, expected=expected,
-                              client=client, cli_out=out.getvalue())
+                              client=client, cli_out=out.getvalue(),
+                              first_register=first_register["text"])
     finally:
         mp.undo()
 
@@ -127,16 +162,18 @@ def store(tmp_path_factory):
 # ---------------------------------------------------------------------------------------
 
 def test_tracking_uri_resolution(monkeypatch, tmp_path):
-    from sentiment import tracking
+    from sentiment import mlflow_store
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    default = tracking.tracking_uri(Config.from_preset("smoke"))
+    default = mlflow_store.tracking_uri(Config.from_preset("smoke"))
     assert default == f"sqlite:///{REPO / 'mlflow' / 'mlflow.db'}"
-    assert tracking.artifact_root(default) == (REPO / "mlflow" / "artifacts").as_uri()
+    assert mlflow_store.artifact_root(default) == (REPO / "mlflow" / "artifacts").as_uri()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
-    assert tracking.tracking_uri(Config.from_preset("smoke")) == "http://127.0.0.1:5999"
-    assert tracking.artifact_root("http://127.0.0.1:5999") is None  # the server decides
+    assert mlflow_store.tracking_uri(Config.from_preset("smoke")) == "http://127.0.0.1:5999"
+    assert mlflow_store.artifact_root("http://127.0.0.1:5999") is None  # the server decides
     own = f"sqlite:///{tmp_path}/x.db"
-    assert tracking.tracking_uri(Config.from_preset("smoke", tracking_uri=own)) == own
+    assert mlflow_store.tracking_uri(Config.from_preset("smoke", tracking_uri=own)) == own
+    assert mlflow_store.sqlite_path(own) == tmp_path.resolve() / "x.db"
+    assert mlflow_store.sqlite_path("http://127.0.0.1:5999") is None
 
 
 def test_experiment_artifacts_beside_the_database(store):
@@ -235,6 +272,71 @@ def test_cli_train_is_tracked(store):
     assert "model_card.md" in _artifacts(store.client, store.run2_id)
 
 
+def _logged_model(store, i: int):
+    return store.client.get_logged_model(store.reg[i]["logged_model_uri"].split("/")[-1])
+
+
+def test_run_description_and_prefect_links(store):
+    run = store.client.get_run(store.res1["run_id"])
+    tags = run.data.tags
+    assert {k: tags.get(k) for k in PREFECT_TAGS} == PREFECT_TAGS
+    # Source is the flow run's page, not the file that started the process (Prefect's engine).
+    assert (tags["mlflow.source.name"], tags["mlflow.source.type"]) == (FLOW_RUN_URL, "JOB")
+    assert _logged_model(store, 0).tags["mlflow.source.name"] == FLOW_RUN_URL
+    note = tags["mlflow.note.content"]
+    assert "\n" not in note
+    for part in ("smoke preset", "encoder random-tiny", "max_length 64",
+                 "48 train / 16 validation / 32 test reviews", str(IMDB.resolve())):
+        assert part in note, (part, note)
+    # A run without an orchestrator still says what it is, and claims no flow run.
+    cli_tags = store.client.get_run(store.run2_id).data.tags
+    assert "48 train / 16 validation / 32 test reviews" in cli_tags["mlflow.note.content"]
+    assert not [k for k in cli_tags if k.startswith("prefect.")]
+    assert cli_tags["mlflow.source.type"] == "LOCAL"
+
+
+def test_data_source_is_absolute(store):
+    from mlflow.artifacts import download_artifacts
+    run = store.client.get_run(store.res1["run_id"])
+    want = str(IMDB.resolve())
+    assert not Path(store.cfg.data).is_absolute()  # the run was given a relative path
+    assert run.data.tags["data.source"] == want
+    sources = {json.loads(d.dataset.source)["uri"] for d in run.inputs.dataset_inputs}
+    assert sources == {want}
+    local = download_artifacts(run_id=run.info.run_id, artifact_path="data/fingerprint.json",
+                               tracking_uri=store.uri, dst_path=str(store.tmp / "dl-source"))
+    assert json.loads(Path(local).read_text())["source"] == want
+
+
+def test_system_metrics_stay_on_the_run(store):
+    if not importlib.util.find_spec("psutil"):
+        pytest.skip("system metrics need psutil")
+    run_id = store.res1["run_id"]
+    assert "system/cpu_utilization_percentage" in store.client.get_run(run_id).data.metrics
+    keys = {m.key for m in _logged_model(store, 0).metrics}
+    assert keys and not [k for k in keys if k.startswith("system/")], keys
+
+
+def test_logged_model_lists_its_datasets(store):
+    """The model page's "Datasets used" comes from its metrics' datasets."""
+    metrics = _logged_model(store, 0).metrics
+    linked = {(m.key, m.dataset_name) for m in metrics}
+    assert {("test_accuracy", "imdb-test"), ("test_f1", "imdb-test"),
+            ("best_val_loss", "imdb-valid")} <= linked
+    digests = {d.dataset.name: d.dataset.digest
+               for d in store.client.get_run(store.res1["run_id"]).inputs.dataset_inputs}
+    assert all(m.dataset_digest == digests[m.dataset_name] for m in metrics)
+    acc = {m.value for m in metrics if m.key == "test_accuracy"}
+    assert acc == {store.res1["test_accuracy"]}
+    # Linking the model adds no second point to the run's own history.
+    assert len(store.client.get_metric_history(store.res1["run_id"], "test_accuracy")) == 1
+
+
+def test_first_registration_is_quiet(store):
+    for noise in MLFLOW_NOISE:
+        assert noise not in store.first_register, (noise, store.first_register[-2000:])
+
+
 # ---------------------------------------------------------------------------------------
 # Registry and promotion
 # ---------------------------------------------------------------------------------------
@@ -292,7 +394,7 @@ def test_promotion_decide():
 
 
 def test_promote_gate(store):
-    from sentiment import tracking
+    from sentiment import registry
     from sentiment.promotion import decide
     c = store.client
     first = store.first_promotion
@@ -304,23 +406,23 @@ def test_promote_gate(store):
     assert v1.tags["promotion_compared_to"] == "none" and v1.tags["promotion_reason"]
 
     acc1, acc2 = (float(c.get_model_version(NAME, v).tags["test_accuracy"]) for v in "12")
-    strict = tracking.promote(store.cfg.replace(min_accuracy=1.0))  # newest = version 2
+    strict = registry.promote(store.cfg.replace(min_accuracy=1.0))  # newest = version 2
     assert not strict["promoted"] and strict["candidate"]["version"] == 2
     assert "below the minimum" in strict["reason"]
     assert int(c.get_model_version_by_alias(NAME, "champion").version) == 1
     assert c.get_model_version(NAME, "2").tags["promotion_decision"] == "rejected"
     assert c.get_model_version(NAME, "2").tags["promotion_compared_to"] == "1"
 
-    res = tracking.promote(store.cfg, version=2)
+    res = registry.promote(store.cfg, version=2)
     want, _ = decide(acc2, acc1, 0.0, 0.0)
     assert res["promoted"] is want
     assert res["champion_before"] == {"version": 1, "accuracy": acc1}
     champion = int(c.get_model_version_by_alias(NAME, "champion").version)
     assert champion == (2 if want else 1)
-    again = tracking.promote(store.cfg, version=champion)
+    again = registry.promote(store.cfg, version=champion)
     assert not again["promoted"] and "already holds" in again["reason"]
     with pytest.raises(ValueError, match="no version 42"):
-        tracking.promote(store.cfg, version=42)
+        registry.promote(store.cfg, version=42)
 
 
 # ---------------------------------------------------------------------------------------
@@ -353,6 +455,7 @@ def test_load_by_version_and_alias_in_fresh_process(store):
                            json.dumps(TEXTS)], cwd=store.tmp, env=_sub_env(store.uri),
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not [n for n in MLFLOW_NOISE if n in proc.stderr], proc.stderr[-3000:]
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT "))
     out = json.loads(line[len("RESULT "):])
     for uri, version in uris.items():
@@ -375,7 +478,7 @@ def test_cli_predict_by_alias(store):
 
 
 def test_load_model_uri_in_process(store):
-    from sentiment.tracking import load_model_uri
+    from sentiment.model_uri import load_model_uri
     model = load_model_uri(f"models:/{NAME}/2", store.uri)
     np.testing.assert_allclose(model.predict_proba(TEXTS), store.expected[2], atol=1e-6)
     assert model.predict_proba([]).shape == (0,)
@@ -395,7 +498,7 @@ def test_load_model_uri_in_process(store):
     ("", "empty model URI"),
 ])
 def test_load_model_uri_errors(store, uri, message):
-    from sentiment.tracking import load_model_uri
+    from sentiment.model_uri import load_model_uri
     with pytest.raises(ValueError, match=re.escape(message)):
         load_model_uri(uri, store.uri)
 
