@@ -18,6 +18,9 @@ from .state_cache import encoder_autocast
 from .tokenization import encode_texts
 from .utils import resolve_encoder_precision, select_device
 
+# The homework's two example sentences: the CLI's default input and the tracked run's examples.
+EXAMPLES = ["Justice League is terrible. I hated it.", "Avengers was great!!"]
+
 
 def predict_sentiment(model: BERTGRUSentiment, tokenizer, text: str, max_length: int = 512,
                       truncation: str = "head") -> float:

@@ -390,7 +390,7 @@ def _log_validation_report(mlflow, path: str) -> None:
 # ---------------------------------------------------------------------------------------
 
 def example_predictions(run_dir: str | Path, cfg, texts: list[str] | None = None) -> list[dict]:
-    from .cli import EXAMPLES
+    from .predict import EXAMPLES
     from .predict import SentimentModel
     model = SentimentModel.load(run_dir, device=cfg.device, batch_size=cfg.eval_batch_size)
     texts = list(texts or EXAMPLES)
@@ -476,7 +476,7 @@ def export_code(dest: Path) -> Path:
 def model_signature():
     import pandas as pd
     from mlflow.models import infer_signature
-    from .cli import EXAMPLES
+    from .predict import EXAMPLES
     example = pd.DataFrame({"text": EXAMPLES})
     output = pd.DataFrame({"probability": [0.1, 0.9], "label": ["neg", "pos"]})
     return infer_signature(example, output, params={"threshold": 0.5}), example
