@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from . import evaluate, info, pipeline, predict, train, validate
@@ -39,8 +40,17 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def quiet_third_party_bars() -> None:
+    """Hugging Face's and MLflow's progress bars redraw with \r: fine on a terminal, noise in a
+    log file. Set before either library is imported; a variable the user set wins."""
+    if not sys.stderr.isatty():
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' bars too
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    quiet_third_party_bars()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
