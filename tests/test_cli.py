@@ -105,6 +105,30 @@ def test_predict_reads_texts_from_stdin_and_files(smoke_model, home, tmp_path):
     assert by_file.stdout == r.stdout == by_arg.stdout
 
 
+# --- validate ------------------------------------------------------------------------------
+
+def test_validate_exits_0_on_a_pass_and_1_on_a_critical_failure(imdb_dir, home, tmp_path):
+    import pandas as pd
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    for d in (good, bad):
+        d.mkdir()
+        for split in ("train", "test"):
+            df = pd.read_parquet(imdb_dir / f"{split}.parquet").groupby("label").head(20)
+            if d == bad and split == "train":
+                df.loc[df.index[3], "label"] = 2  # outside {0, 1}: a critical expectation fails
+            df.to_parquet(d / f"{split}.parquet", index=False)
+
+    r = sentiment("validate", "--preset", "smoke", "--data", str(good),
+                  "--report-dir", str(tmp_path / "report-good"), home=home)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "validation passed" in r.stdout and (tmp_path / "report-good").is_dir()
+
+    r = sentiment("validate", "--preset", "smoke", "--data", str(bad),
+                  "--report-dir", str(tmp_path / "report-bad"), home=home)
+    assert r.returncode == 1, r.stdout[-3000:]
+    assert "validation FAILED" in r.stderr and "train:label_in_set" in r.stderr
+
+
 # --- errors --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("args, needle", [
