@@ -285,6 +285,11 @@ def test_validation_failure_stops_before_the_token_cache(harness, datasets, tmp_
     # Results are not persisted: the failure leaves no pickled exception in PREFECT_HOME.
     storage = harness / "storage"
     assert not storage.exists() or not any(storage.iterdir()), list(storage.iterdir())
+    # Called directly (as `sentiment pipeline` does), the flow raises the validation error.
+    from sentiment.validation import ValidationError
+    with pytest.raises(ValidationError, match="train:label_in_set"):
+        train_sentiment(**params)
+    assert not storage.exists() or not any(storage.iterdir()), list(storage.iterdir())
 
 
 @pytest.mark.parametrize("flow_path", ["flows/train.py:train_sentiment",
