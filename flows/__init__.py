@@ -1,4 +1,5 @@
 """Prefect flows: `train-sentiment` (flows/train.py) and `promote-sentiment` (flows/promote.py).
 
-Deployed from prefect.yaml; `sentiment pipeline` runs the training flow in-process.
+Deployed from prefect.yaml; `sentiment pipeline` (sentiment_cli/pipeline.py) runs the training
+flow in-process.
 """

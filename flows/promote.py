@@ -1,34 +1,54 @@
 """The promotion flow `promote-sentiment`: move the `champion` alias to a model version only if
 its test accuracy reaches `min_accuracy` and beats the champion by at least `min_improvement`.
 
-Each decision is recorded twice: as tags on the version (by `sentiment.tracking.promote`) and
-as a markdown artifact with the comparison on this flow run.
+Each decision is recorded twice: as tags on the version (by the registry) and as a markdown
+artifact with the comparison on this flow run; the run's logs say it in one line.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
-from prefect import flow
+from prefect import flow, get_run_logger
 
 from flows._params import DEFAULT_PRESET, config_from_params
 from flows.artifacts import publish_decision
+from flows.failure import failed
 from tasks import promote_model
 
 
-@flow(name="promote-sentiment", log_prints=True)
+# As train-sentiment: nothing persisted, a failure returned as a state (flows/failure.py).
+@flow(name="promote-sentiment", persist_result=False)
 def promote_sentiment(
     version: Optional[int] = None,
-    preset: str = DEFAULT_PRESET,
+    preset: Literal["smoke", "quick", "homework"] = DEFAULT_PRESET,
     tracking_uri: Optional[str] = None,
     model_name: Optional[str] = None,
     min_accuracy: Optional[float] = None,
     min_improvement: Optional[float] = None,
     overrides: Optional[dict[str, Any]] = None,
 ) -> dict:
-    """Gate `version` (default: the newest) of the registered model; returns the decision."""
-    cfg = config_from_params(locals())  # first statement: locals() is exactly the parameters
-    decision = promote_model(cfg, version)
+    """Gate a version of the registered model; returns the decision.
+
+    Args:
+        version: The model version to gate. Empty: the newest.
+        preset: Named preset whose gate settings (min_accuracy, min_improvement) apply
+            unless given here.
+        tracking_uri: MLflow tracking URI. Empty: $MLFLOW_TRACKING_URI, else the SQLite
+            store under mlflow/ in the clone the flow runs from.
+        model_name: Registered model name in the MLflow registry. Empty: the preset's.
+        min_accuracy: Minimum test accuracy for the champion alias. Empty: the preset's.
+        min_improvement: Minimum test-accuracy gain over the champion; 0 means strictly
+            better. Empty: the preset's.
+        overrides: Any other Config field by name, as a JSON object.
+    """
+    params = locals()  # first statement: exactly the parameters
+    try:
+        decision = promote_model(config_from_params(params), version)
+    except Exception as e:
+        return failed(e)
     publish_decision(decision)
-    print(decision["markdown"])
+    verdict = "promoted" if decision["promoted"] else "not promoted"
+    get_run_logger().info(f"Version {decision['candidate']['version']} {verdict}: "
+                          f"{decision['reason']}")
     return decision

@@ -1,4 +1,4 @@
-"""The one typed configuration object, its presets, and its CLI mapping.
+"""The one typed configuration object and its presets.
 
 Every default lives here. Flows, tasks, the CLI and the library's own constructors take their
 defaults from ``Config`` (``default(name)``); nothing downstream invents its own.
@@ -6,10 +6,8 @@ defaults from ``Config`` (``default(name)``); nothing downstream invents its own
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
-import typing
 from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
@@ -195,21 +193,6 @@ def resume_keys() -> tuple[str, ...]:
     return tuple(f.name for f in fields(Config) if f.metadata.get("resume"))
 
 
-_HINTS: dict = {}
-
-
-def _type_of(name: str) -> Any:
-    if not _HINTS:
-        _HINTS.update(typing.get_type_hints(Config))
-    return _HINTS[name]
-
-
-def _base_type(name: str) -> type:
-    t = _type_of(name)
-    args = [a for a in typing.get_args(t) if a is not type(None)]
-    return args[0] if args else t
-
-
 # Presets hold only what differs from the field defaults (the homework spec).
 PRESETS: dict[str, dict[str, Any]] = {
     "homework": {},
@@ -222,30 +205,3 @@ PRESETS: dict[str, dict[str, Any]] = {
                   truncation="head_tail", epochs=2, batch_size=32, min_accuracy=0.80,
                   run_dir="runs/quick"),
 }
-
-
-def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple = ()) -> None:
-    """One --flag per field; unset flags stay None so the preset's values win."""
-    group = parser.add_argument_group("config (overrides the preset)")
-    group.add_argument("--preset", default="homework", choices=sorted(PRESETS),
-                       help="Named preset the other options override (default: homework).")
-    for f in fields(Config):
-        if f.name in ("preset",) + tuple(skip):
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        base = _base_type(f.name)
-        kw: dict[str, Any] = dict(dest=f.name, default=None, help=f.metadata["help"])
-        if base is bool:
-            kw["action"] = argparse.BooleanOptionalAction
-        else:
-            kw["type"] = base
-            kw["metavar"] = f.name.upper()
-            if f.metadata.get("choices"):
-                kw["choices"] = f.metadata["choices"]
-        group.add_argument(flag, **kw)
-
-
-def config_from_args(args: argparse.Namespace) -> Config:
-    overrides = {f.name: getattr(args, f.name) for f in fields(Config)
-                 if f.name != "preset" and getattr(args, f.name, None) is not None}
-    return Config.from_preset(args.preset, **overrides)

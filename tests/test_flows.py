@@ -1,8 +1,9 @@
 """The Prefect flows and tasks under `prefect_test_harness`, on the smoke preset.
 
-Tokenization caching through the task, the training flow end to end (summary, artifacts,
-registry), every branch of the promotion gate through `promote-sentiment`, and a validation
-failure that stops the run before tokenization with the registry untouched.
+Token caching through the task, the training flow end to end (summary, its log lines,
+artifacts, registry, tags linking back to the flow run), every branch of the promotion gate
+through `promote-sentiment`, a validation failure that stops the run before the token cache
+with the registry untouched and nothing persisted, and the deployment parameters' schema.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ pytest.importorskip("great_expectations")
 
 from sentiment.config import Config  # noqa: E402
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory):
-    """A throwaway Prefect API (SQLite in tmp) and PREFECT_HOME, no telemetry."""
+    """A throwaway Prefect API (SQLite in tmp) and PREFECT_HOME, no telemetry; yields the home."""
     from prefect.settings import (PREFECT_API_URL, PREFECT_HOME,
                                   PREFECT_SERVER_ANALYTICS_ENABLED, temporary_settings)
     from prefect.testing.utilities import prefect_test_harness
@@ -35,12 +38,13 @@ def harness(tmp_path_factory):
     mp.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     mp.setenv("DO_NOT_TRACK", "1")
     mp.delenv("PREFECT_API_URL", raising=False)
+    mp.delenv("MLFLOW_UI_URL", raising=False)  # links to a local store use the default address
     try:
         with temporary_settings(updates={PREFECT_HOME: str(home),
                                          PREFECT_SERVER_ANALYTICS_ENABLED: False},
                                 restore_defaults={PREFECT_API_URL}):
             with prefect_test_harness(server_startup_timeout=120):
-                yield
+                yield home
     finally:
         mp.undo()
 
@@ -93,6 +97,18 @@ def _artifacts(flow_run_id) -> dict:
     return {a.key: a for a in arts}
 
 
+def _logs(flow_run_id) -> list[str]:
+    """The flow run's log messages as the Prefect UI shows them (sent to the API)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogHandler
+    APILogHandler().flush()  # logs go to the API in batches
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(log_filter=LogFilter(
+            flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+    return [log.message for log in logs]
+
+
 def _registry(uri: str):
     import mlflow
     return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -107,24 +123,24 @@ def _champion(uri: str, name: str):
 
 
 # ------------------------------------------------------------------------------------------
-def test_tokenize_task_reuses_the_cache_until_length_or_tokenizer_change(harness, datasets,
+def test_token_cache_task_reuses_the_cache_until_length_or_tokenizer_change(harness, datasets,
                                                                         tmp_path):
-    from tasks import tokenize_dataset
+    from tasks import warm_token_cache
     cfg = Config.from_preset(**_params(tmp_path, datasets["a"]))
 
-    first = tokenize_dataset(cfg)
+    first = warm_token_cache(cfg)
     assert first["cache_hit"] is False
     assert all(Path(s["cache_file"]).exists() for s in first["splits"].values())
 
-    again = tokenize_dataset(cfg)
+    again = warm_token_cache(cfg)
     assert again["cache_hit"] is True
     assert {k: s["fingerprint"] for k, s in again["splits"].items()} == \
         {k: s["fingerprint"] for k, s in first["splits"].items()}
 
-    shorter = tokenize_dataset(cfg.replace(max_length=cfg.max_length // 2))
+    shorter = warm_token_cache(cfg.replace(max_length=cfg.max_length // 2))
     assert shorter["cache_hit"] is False
 
-    cased = tokenize_dataset(cfg.replace(encoder=str(_cased_tokenizer(tmp_path / "cased"))))
+    cased = warm_token_cache(cfg.replace(encoder=str(_cased_tokenizer(tmp_path / "cased"))))
     assert cased["cache_hit"] is False
     fingerprints = {s["fingerprint"] for r in (first, shorter, cased)
                     for s in r["splits"].values()}
@@ -163,17 +179,29 @@ def test_train_flow_and_every_gate_decision(harness, datasets, tmp_path):
     assert first["promotion_ran"] and first["promoted"] is False
     assert "below the minimum" in first["promotion_reason"]
     assert first["champion_version"] is None and _champion(uri, name) is None
-    assert first["tokenization_cache_hit"] is False
-    assert set(first["stage_seconds"]) == {"validate", "tokenize", "train", "evaluate",
+    assert first["token_cache_hit"] is False
+    assert set(first["stage_seconds"]) == {"validate", "token_cache", "train", "evaluate",
                                            "register", "promote"}
+    flow_run_id = state.state_details.flow_run_id
     run = _registry(uri).get_run(first["run_id"])
     assert run.info.status == "FINISHED"
     assert run.data.metrics["test_accuracy"] == pytest.approx(first["test_accuracy"])
-    arts = _artifacts(state.state_details.flow_run_id)
+    # The MLflow run links back to the flow run that made it (no deployment here).
+    assert run.data.tags["prefect.flow_run_id"] == str(flow_run_id)
+    assert run.data.tags["prefect.flow_run_name"]
+    assert "prefect.deployment" not in run.data.tags
+    # The run's logs, as the Prefect UI shows them, say what came of it.
+    logs = _logs(flow_run_id)
+    assert f"Test accuracy: {first['test_accuracy']:.4f}" in logs
+    assert any(m.startswith(f"Model: {name} version 1 ") for m in logs), logs
+    assert f"Promotion: not promoted: {first['promotion_reason']}" in logs
+    assert f"MLflow run: {first['mlflow_run_url']}" in logs
+    arts = _artifacts(flow_run_id)
     assert {"sentiment-validation", "sentiment-metrics", "sentiment-mlflow-run",
             "sentiment-promotion"} <= set(arts)
     link = arts["sentiment-mlflow-run"].data  # stored as markdown: [text](url)
     link = link[link.index("(") + 1:link.rindex(")")]
+    assert link == first["mlflow_run_url"]
     assert link.startswith("http://127.0.0.1:5000/#/experiments/")
     assert link.endswith(f"/runs/{first['run_id']}")
     table = json.loads(arts["sentiment-metrics"].data)
@@ -181,15 +209,22 @@ def test_train_flow_and_every_gate_decision(harness, datasets, tmp_path):
     assert "not promoted" in arts["sentiment-promotion"].data
     assert arts["sentiment-validation"].data.strip()
 
-    # 2. Same inputs, new seed, gate switched off: the tokenization cache is reused.
-    second = train_sentiment(**_params(tmp_path, datasets["a"], seed=7, promote=False))
+    # 2. Same inputs, new seed, gate switched off: the token cache is reused. The MLflow link
+    # follows the address the store is served at.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_UI_URL", "http://mlflow.example:8080/")
+        state = train_sentiment(**_params(tmp_path, datasets["a"], seed=7, promote=False),
+                                return_state=True)
+    second = state.result()
     assert second["model_version"] == 2
-    assert second["tokenization_cache_hit"] is True
+    assert second["token_cache_hit"] is True
     assert second["promotion_ran"] is False and _champion(uri, name) is None
+    assert second["mlflow_run_url"].startswith("http://mlflow.example:8080/#/experiments/")
+    assert "Promotion: not gated: promotion switched off" in _logs(state.state_details.flow_run_id)
 
     # 3. Test data leaning the other way: a version with a different accuracy.
     third = train_sentiment(**_params(tmp_path, datasets["b"], promote=False))
-    assert third["model_version"] == 3 and third["tokenization_cache_hit"] is False
+    assert third["model_version"] == 3 and third["token_cache_hit"] is False
     acc = {v["model_version"]: v["test_accuracy"] for v in (first, second, third)}
     worse, better = sorted((1, 3), key=acc.get)
     assert acc[worse] < acc[better], f"need two different accuracies, got {acc}"
@@ -211,6 +246,7 @@ def test_train_flow_and_every_gate_decision(harness, datasets, tmp_path):
     assert not d["promoted"] and "does not beat" in d["reason"]
     assert d["champion_after"]["version"] == better and _champion(uri, name) == better
     assert "not promoted" in _artifacts(state.state_details.flow_run_id)["sentiment-promotion"].data
+    assert f"Version {worse} not promoted: {d['reason']}" in _logs(state.state_details.flow_run_id)
 
     # 7. Below min_accuracy, even with no comparison to make: the champion stays.
     d = promote_sentiment(version=better, min_accuracy=1.0, **gate)
@@ -225,7 +261,7 @@ def test_train_flow_and_every_gate_decision(harness, datasets, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------
-def test_validation_failure_stops_before_tokenization(harness, datasets, tmp_path):
+def test_validation_failure_stops_before_the_token_cache(harness, datasets, tmp_path):
     from flows.train import train_sentiment
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
@@ -246,6 +282,35 @@ def test_validation_failure_stops_before_tokenization(harness, datasets, tmp_pat
 
     assert not (Path(params["cache_dir"]) / "tokens").exists()
     assert not (tmp_path / "mlflow.db").exists()  # no run, no registry write
+    # Results are not persisted: the failure leaves no pickled exception in PREFECT_HOME.
+    storage = harness / "storage"
+    assert not storage.exists() or not any(storage.iterdir()), list(storage.iterdir())
+    # Called directly (as `sentiment pipeline` does), the flow raises the validation error.
+    from sentiment.validation import ValidationError
+    with pytest.raises(ValidationError, match="train:label_in_set"):
+        train_sentiment(**params)
+    assert not storage.exists() or not any(storage.iterdir()), list(storage.iterdir())
+
+
+@pytest.mark.parametrize("flow_path", ["flows/train.py:train_sentiment",
+                                       "flows/promote.py:promote_sentiment"])
+def test_deployment_parameters_have_types_defaults_and_descriptions(flow_path):
+    """What the Prefect UI shows for a deployment's parameters: each one typed, with its
+    default and the description from the flow's docstring (as `prefect deploy` builds it)."""
+    from prefect.utilities.callables import parameter_schema_from_entrypoint
+    from sentiment.config import PRESETS
+    schema = parameter_schema_from_entrypoint(str(REPO / flow_path)).model_dump_for_openapi()
+    props = schema["properties"]
+    assert len(props) > 5
+    for name, p in props.items():
+        assert p.get("description"), f"{name} has no description"
+        assert "type" in p or "anyOf" in p, f"{name} has no type"
+        assert "default" in p, f"{name} has no default"
+    assert props["preset"]["default"] == Config.preset
+    assert set(props["preset"]["enum"]) == set(PRESETS)
+    if "truncation" in props:
+        choices = Config.__dataclass_fields__["truncation"].metadata["choices"]
+        assert set(props["truncation"]["anyOf"][0]["enum"]) == set(choices)
 
 
 def test_cli_pipeline_passes_every_override_to_the_flow():

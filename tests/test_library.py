@@ -343,7 +343,7 @@ def test_batched_prediction_equals_single_prediction(tmp_path, imdb_dir):
 
 
 def _cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "sentiment.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "sentiment_cli.main", *args], capture_output=True,
                           text=True, cwd=cwd, timeout=300)
 
 
@@ -366,7 +366,7 @@ def test_cli_train_then_predict(tmp_path, imdb_dir):
     assert r.returncode == 0, r.stderr
     assert "Epoch: 01" in r.stdout and "Val. Acc" in r.stdout
     assert json.loads(r.stdout[r.stdout.index("{"):])["test_accuracy"] >= 0
-    r = _cli("predict", "--preset", "smoke", "--run-dir", str(run), "Avengers was great!!")
+    r = _cli("predict", "--model", str(run), "Avengers was great!!")
     assert r.returncode == 0, r.stderr
     prob, label, text = r.stdout.strip().split("\t")
     assert 0 < float(prob) < 1 and label in ("pos", "neg") and text == "Avengers was great!!"

@@ -1,5 +1,7 @@
 """End to end through a real Prefect server: deploy prefect.yaml, run the training deployment
-on a process worker, and find the new version and the `champion` alias in MLflow.
+on a process worker, and find the new version and the `champion` alias in MLflow; what the
+Prefect UI shows (parameter descriptions, the run's summary log lines) and the MLflow run's
+tags linking back to the flow run and its deployment.
 
 Everything runs on 127.0.0.1 with a temporary PREFECT_HOME; every process this test starts
 runs in its own process group and is killed at the end, pass or fail.
@@ -101,6 +103,7 @@ def test_scheduled_training_deployment_on_a_process_worker(imdb_dir, tmp_path):
         assert r.returncode == 0 and "Completed" in r.stdout, (
             f"{r.stdout}\n{r.stderr}\n--- worker ---\n{procs.tail('worker', 120)}")
         assert worker.poll() is None, procs.tail("worker")
+        shown = _what_the_ui_shows(api, tmp_path / "client-home")
     finally:
         procs.stop()
     for _, p in procs.procs:
@@ -114,3 +117,39 @@ def test_scheduled_training_deployment_on_a_process_worker(imdb_dir, tmp_path):
     tags = client.get_model_version("imdb-sentiment", "1").tags
     assert tags["promotion_decision"] == "promoted"
     assert (tmp_path / "run" / "model").is_dir()
+
+    # The deployment's parameters are typed and described in the UI's form.
+    schema = shown["schema"]["properties"]
+    assert all(p.get("description") for p in schema.values()), schema
+    assert schema["preset"]["enum"] and schema["max_length"]["anyOf"][0]["type"] == "integer"
+    # The run's logs end with the summary; the MLflow run links back to the flow run.
+    logs = shown["logs"]
+    assert any(m.startswith("Test accuracy: ") for m in logs), logs
+    assert "Model: imdb-sentiment version 1 (models:/imdb-sentiment/1)" in logs
+    assert any(m.startswith("Promotion: promoted to champion: ") for m in logs), logs
+    run_tags = client.get_run(client.get_model_version("imdb-sentiment", "1").run_id).data.tags
+    assert run_tags["prefect.flow_run_id"] == shown["flow_run_id"]
+    assert run_tags["prefect.deployment"] == "train-sentiment/weekly"
+    assert run_tags["prefect.flow_run_url"] == \
+        f"http://127.0.0.1:{port}/flow-runs/flow-run/{shown['flow_run_id']}"
+
+
+def _what_the_ui_shows(api: str, home: Path) -> dict:
+    """The training deployment's parameter schema, and the logs of its one finished flow run
+    (the schedule has queued others)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (FlowRunFilter, FlowRunFilterState,
+                                                FlowRunFilterStateType, LogFilter,
+                                                LogFilterFlowRunId)
+    from prefect.client.schemas.objects import StateType
+    from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
+    done = FlowRunFilter(state=FlowRunFilterState(
+        type=FlowRunFilterStateType(any_=[StateType.COMPLETED])))
+    with temporary_settings(updates={PREFECT_API_URL: api, PREFECT_HOME: str(home)}):
+        with get_client(sync_client=True) as c:
+            deployment = c.read_deployment_by_name("train-sentiment/weekly")
+            [run] = c.read_flow_runs(flow_run_filter=done)
+            logs = c.read_logs(log_filter=LogFilter(
+                flow_run_id=LogFilterFlowRunId(any_=[run.id])))
+    return {"schema": deployment.parameter_openapi_schema, "flow_run_id": str(run.id),
+            "logs": [log.message for log in logs]}

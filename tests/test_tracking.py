@@ -102,7 +102,7 @@ def store(tmp_path_factory):
     from mlflow import MlflowClient
 
     from sentiment import registry, tracked_run
-    from sentiment.cli import main as cli_main
+    from sentiment_cli.main import main as cli_main
     from sentiment.predict import SentimentModel
 
     tmp = tmp_path_factory.mktemp("tracking")
@@ -468,7 +468,7 @@ def test_load_by_version_and_alias_in_fresh_process(store):
 
 def test_cli_predict_by_alias(store):
     champ = _champion_version(store)
-    proc = subprocess.run([sys.executable, "-m", "sentiment.cli", "predict", "--model",
+    proc = subprocess.run([sys.executable, "-m", "sentiment_cli.main", "predict", "--model",
                            f"models:/{NAME}@champion", *TEXTS], cwd=store.tmp,
                           env=_sub_env(store.uri), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

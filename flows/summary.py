@@ -1,0 +1,62 @@
+"""What a training run came to: the flow's return value, and the same facts as log lines in
+the run's Prefect logs (test accuracy, model version, the gate's decision, the MLflow link)."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import Optional
+
+from sentiment.promotion import CHAMPION
+
+
+class Stopwatch:
+    """Wall time per stage, as the person running the pipeline sees it (Prefect overhead in)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str):
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = round(time.perf_counter() - t, 2)
+
+
+def summarize(run: dict, run_url: str, version: dict, decision: Optional[dict],
+              token_cache: dict, stage_seconds: dict) -> dict:
+    champion = (decision or {}).get("champion_after") or None
+    return {
+        "run_id": run["run_id"],
+        "mlflow_run_url": run_url,
+        "tracking_uri": run["tracking_uri"],
+        "model_name": version["name"],
+        "model_version": int(version["version"]),
+        "model_uri": version["model_uri"],
+        "test_accuracy": float(version["test_accuracy"]),
+        "promotion_ran": decision is not None,
+        "promoted": bool(decision and decision["promoted"]),
+        "promotion_reason": decision["reason"] if decision else "promotion switched off",
+        "champion_version": int(champion["version"]) if champion else None,
+        "token_cache_hit": bool(token_cache["cache_hit"]),
+        "stage_seconds": dict(stage_seconds),
+        "run_dir": run["run_dir"],
+    }
+
+
+def summary_lines(s: dict) -> list[str]:
+    """One line per fact, for the run's logs."""
+    if s["promoted"]:
+        decision = f"promoted to {CHAMPION}: {s['promotion_reason']}"
+    elif s["promotion_ran"]:
+        decision = f"not promoted: {s['promotion_reason']}"
+    else:
+        decision = "not gated: promotion switched off"
+    return [
+        f"Test accuracy: {s['test_accuracy']:.4f}",
+        f"Model: {s['model_name']} version {s['model_version']} ({s['model_uri']})",
+        f"Promotion: {decision}",
+        f"MLflow run: {s['mlflow_run_url']}",
+    ]

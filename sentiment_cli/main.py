@@ -1,0 +1,77 @@
+"""`sentiment`: the command line's entry point; each subcommand lives in its own module."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from . import evaluate, info, pipeline, predict, train, validate
+from .config_args import config_from_args
+from .inputs import UsageError, check_data
+
+COMMANDS = (train, evaluate, predict, info, validate, pipeline)
+
+
+class Parser(argparse.ArgumentParser):
+    """Errors in one line (the usage is one `--help` away), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = Parser(prog="sentiment", description=sys.modules[__package__].__doc__.split("\n")[0])
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="Log at INFO level; show tracebacks of errors.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.add_parser(sub)
+    p.commands = sub.choices  # name -> subcommand parser
+    return p
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # named by the subcommand, whose --help lists what it takes
+        parser.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
+
+
+def quiet_third_party_bars() -> None:
+    """Hugging Face's and MLflow's progress bars redraw with \r: fine on a terminal, noise in a
+    log file. Set before either library is imported; a variable the user set wins."""
+    if not sys.stderr.isatty():
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' bars too
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    quiet_third_party_bars()
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = config_from_args(args)
+        if getattr(args, "check_data", False) and not getattr(args, "no_data", False):
+            check_data(cfg.data)
+        return args.run(cfg, args)
+    except UsageError as e:
+        print(f"sentiment {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except (ValueError, FileNotFoundError, RuntimeError, TypeError) as e:
+        # Known failure modes (bad data, unknown encoder, bad config) read as one line, not a trace.
+        if args.verbose:
+            raise
+        print(f"sentiment {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"sentiment {args.command}: interrupted; `--resume` continues from the last "
+              "checkpoint", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

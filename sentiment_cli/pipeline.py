@@ -1,0 +1,110 @@
+"""`sentiment pipeline`: run the Prefect training flow in this process, then say what came of
+it and print commands that work as printed.
+
+Prefect is imported only here, and only after the options and the data path passed their
+checks: a bad argument never starts a server or writes to ~/.prefect.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from sentiment.config import Config
+from sentiment.promotion import CHAMPION
+
+from .config_args import add_config_arguments
+
+DESCRIPTION = (
+    "Validate, warm the token cache, train, evaluate, register and gate a new model version, "
+    "as the Prefect flow train-sentiment, on Prefect's temporary local API (or the server "
+    "PREFECT_API_URL names). Every `sentiment train` option applies; the default preset is "
+    "homework (~46 min on 2 CPU cores), --preset quick takes minutes.")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("pipeline", help="Run the Prefect training flow here (temporary local "
+                                        "API): train, register, gate.", description=DESCRIPTION)
+    p.add_argument("--no-promote", action="store_true", help="Register but do not run the gate.")
+    # A pipeline run is always tracked: --track/--no-track would be a lie here.
+    add_config_arguments(p, [f.name for f in dataclasses.fields(Config) if f.name != "track"])
+    p.set_defaults(run=run, check_data=True)
+
+
+def run(cfg: Config, args) -> int:
+    # The temporary API's telemetry write races the flow for its SQLite lock and would phone
+    # home; a user who wants it sets the variable.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # The first start on a machine creates and migrates the API's database, which can take
+    # longer than Prefect's 20 s default on a small busy machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    from flows._params import params_for
+    from flows.train import train_sentiment
+    from sentiment.validation import ValidationError
+
+    t = time.perf_counter()
+    try:
+        summary = train_sentiment(**params_for(train_sentiment.fn, cfg,
+                                               promote=not args.no_promote))
+    except ValidationError as e:
+        print(f"sentiment pipeline: stopped before training: {e}", file=sys.stderr)
+        return 1
+    print(report(summary, time.perf_counter() - t, explicit_store=bool(cfg.tracking_uri)))
+    return 0
+
+
+def _command(path: str) -> str:
+    """`path` as the user can type it here: relative below the working directory."""
+    rel = os.path.relpath(path)
+    return rel if not rel.startswith("..") else path
+
+
+def sentiment_command() -> str:
+    """How to run this command again from this shell: `sentiment` when it is on PATH,
+    else the script's own path (e.g. .venv/bin/sentiment)."""
+    script = Path(sys.argv[0])
+    if script.name == "sentiment" and script.is_file():
+        on_path = shutil.which("sentiment")
+        if on_path and Path(on_path).resolve() == script.resolve():
+            return "sentiment"
+        return _command(str(script))
+    return f"{_command(sys.executable)} -m sentiment_cli.main"
+
+
+def mlflow_ui_command(uri: str) -> str:
+    """The tracking server's address, or the command that serves a local store (with this
+    environment's `mlflow`, which need not be on PATH)."""
+    from flows.mlflow_link import serve_command
+    mlflow = Path(sys.executable).with_name("mlflow")
+    return serve_command(uri, _command(str(mlflow)) if mlflow.exists() else "mlflow") or uri
+
+
+def report(s: dict, total_seconds: float, explicit_store: bool) -> str:
+    stages = " | ".join(f"{k} {v:.1f}s" for k, v in s["stage_seconds"].items())
+    name, uri = s["model_name"], s["tracking_uri"]
+    if s["promoted"]:
+        verdict = f"now the {CHAMPION} ({s['promotion_reason']})"
+    elif s["promotion_ran"]:
+        verdict = f"not promoted ({s['promotion_reason']})"
+        verdict += (f"; the {CHAMPION} stays version {s['champion_version']}"
+                    if s["champion_version"] else f"; there is no {CHAMPION} yet")
+    else:
+        verdict = "not gated (--no-promote)"
+    target = f"models:/{name}@{CHAMPION}" if s["champion_version"] else s["model_uri"]
+    # `sentiment predict` finds a store other than the default through the environment.
+    env = f"MLFLOW_TRACKING_URI={uri} " if explicit_store else ""
+    return "\n".join([
+        "",
+        f"Stages (wall): {stages} | total {total_seconds:.1f}s",
+        f"Token cache: {'hit' if s['token_cache_hit'] else 'miss'}",
+        f"Test accuracy: {s['test_accuracy']:.4f}",
+        f"Model: {name} version {s['model_version']}, {verdict}",
+        f"MLflow UI: {mlflow_ui_command(uri)}",
+        f"  this run: {s['mlflow_run_url']}",
+        f"Predict: {env}{sentiment_command()} predict --model {target} \"What a wonderful film!\"",
+        f"  Python: mlflow.pyfunc.load_model(\"{target}\") with tracking URI {uri}",
+    ])
