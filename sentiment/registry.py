@@ -149,8 +149,7 @@ def register_model(run_id: str, run_dir: str, cfg) -> dict:
     """Log the pyfunc model to run `run_id` and register it as a new version of
     cfg.model_name, tagged with its test accuracy, preprocessing, data fingerprint and run id."""
     from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
-    from .model import HEAD_CONFIG
-    from .training import MODEL_DIR
+    from .model_folder import HEAD_CONFIG, MODEL_DIR
     uri = tracking_uri(cfg)
     mlflow, client = connect(uri)
     run_dir = Path(run_dir)
