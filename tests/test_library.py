@@ -376,7 +376,7 @@ def test_cli_train_then_predict(tmp_path, imdb_dir):
     (["train", "--preset", "smoke", "--data", "/nonexistent/imdb", "--no-track"], "does not exist"),
     (["info", "--no-data", "--encoder", "nobody/nothing"], "cannot load encoder 'nobody/nothing'"),
     (["train", "--preset", "smoke", "--max-length", "2", "--no-track"], "max_length must be in"),
-    (["predict", "--run-dir", "/nonexistent/run", "hi"], "no trained head"),
+    (["predict", "--model", "/nonexistent/run", "hi"], "no trained head"),
 ])
 def test_cli_errors_are_one_clear_line(args, needle):
     r = _cli(*args)
