@@ -9,6 +9,7 @@ two accuracies were measured on the same reviews.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import tempfile
 import time
@@ -20,6 +21,8 @@ from .mlflow_store import connect, ensure_experiment, tracking_uri
 from .registry import (MODEL_NAME_IN_RUN, PYFUNC_FILE, export_code, model_signature,
                        pip_requirements)
 from .tracked_run import DESCRIPTION, FLOW_RUN_URL, SOURCE_NAME, SOURCE_TYPE, TEST_METRICS
+
+log = logging.getLogger(__name__)
 
 ROLE_TAG, ROLE = "role", "baseline"
 TEST_SET_TAG = "data.test_set"    # the same tag the training run carries
@@ -89,9 +92,11 @@ def train_baseline(cfg, tags: dict[str, str] | None = None) -> dict:
     own MLflow run in cfg.experiment and register it as a new version of
     cfg.baseline_model_name.
 
-    Returns ``{run_id, accuracy, test_set, version, model_uri, seconds}``: what the promotion
-    gate takes as the baseline. A failure anywhere marks the run FAILED before any version
-    exists, so a retry starts a clean run and never leaves a version without its run.
+    Returns ``{run_id, accuracy, test_set, version, model_uri, seconds, metrics}``: what the
+    promotion gate takes as the baseline (``metrics``: every test metric, for reports).
+
+    Creating the version is the run's last required write: a failure before it marks the run
+    FAILED with no version, so a retry starts a clean run instead of leaving a version behind.
     """
     from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
     t0 = time.perf_counter()
@@ -109,10 +114,9 @@ def train_baseline(cfg, tags: dict[str, str] | None = None) -> dict:
                           log_system_metrics=False) as run:
         run_id = run.info.run_id
         mlflow.set_tags(_tags(cfg, splits, res, tags))
-        mlflow.log_params({**{k: "None" if v is None else v for k, v in baseline_fields(cfg).items()},
-                           "preset": cfg.preset,
-                           **{k: "None" if getattr(cfg, k) is None else getattr(cfg, k)
-                              for k in DATA_FIELDS},
+        fields = {**baseline_fields(cfg), "preset": cfg.preset,
+                  **{k: getattr(cfg, k) for k in DATA_FIELDS}}
+        mlflow.log_params({**{k: "None" if v is None else v for k, v in fields.items()},
                            "data.fingerprint": splits.fingerprint,
                            "data.test_set": splits.test_fingerprint,
                            **{f"data.{k}_rows": v for k, v in res["split_sizes"].items()},
@@ -145,8 +149,14 @@ def train_baseline(cfg, tags: dict[str, str] | None = None) -> dict:
             description=f"TF-IDF + logistic regression, test accuracy {acc:.4f} on test set "
                         f"`{splits.test_fingerprint}` ({test['n']} reviews), from run "
                         f"`{run_id}`.")
-        client.set_logged_model_tags(info.model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(
-            [{"name": name, "version": str(mv.version)}])})
+        try:  # what mlflow.register_model records too: the logged model lists its versions
+            client.set_logged_model_tags(info.model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(
+                [{"name": name, "version": str(mv.version)}])})
+        except Exception as e:  # a display link; the version is registered and complete
+            log.warning("could not link model version %s to its logged model: %s",
+                        mv.version, e)
     return {"run_id": run_id, "accuracy": acc, "test_set": splits.test_fingerprint,
             "version": int(mv.version), "model_uri": f"models:/{name}/{mv.version}",
-            "seconds": round(time.perf_counter() - t0, 2)}
+            "seconds": round(time.perf_counter() - t0, 2),
+            "metrics": {"n": test["n"],
+                        **{k: float(test[k]) for k in TEST_METRICS if k in test}}}

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 NAME = "imdb-sentiment-baseline-test"
 TEXTS = ["Justice League is terrible. I hated it.", "Avengers was great!!",
          "A slow, muddled plot, but the score is lovely.", "Worst. Film. Ever."]
-RESULT_KEYS = {"run_id", "accuracy", "test_set", "version", "model_uri", "seconds"}
+RESULT_KEYS = {"run_id", "accuracy", "test_set", "version", "model_uri", "seconds", "metrics"}
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +65,7 @@ def test_returns_what_the_gate_takes(runs):
     assert runs.base["model_uri"] == f"models:/{NAME}/1"
     assert 0.0 <= runs.base["accuracy"] <= 1.0 and runs.base["seconds"] > 0
     assert re.fullmatch(r"[0-9a-f]{16}", runs.base["test_set"])
+    assert runs.base["metrics"]["accuracy"] == runs.base["accuracy"]
 
 
 def test_baseline_run_is_tracked_with_its_metrics(runs):
