@@ -29,14 +29,25 @@ def publish_run_link(url: str, run_id: str, tracking_uri: str) -> None:
                          description=f"The training run in MLflow{serve}")
 
 
-def publish_metrics(metrics: dict, stage_seconds: dict, token_cache: dict) -> None:
-    rows = [{"metric": k, "value": round(float(v), 4)} for k, v in sorted(metrics.items())
+def publish_metrics(metrics: dict, baseline: dict, stage_seconds: dict,
+                    token_cache: dict) -> None:
+    """Candidate and baseline side by side (both scored on the run's test split), then the
+    token cache and the wall time per stage, each in the column of the model it served."""
+    def r4(v):
+        return None if v is None else round(float(v), 4)
+    base = baseline.get("metrics") or {"accuracy": baseline["accuracy"]}
+    rows = [{"metric": k, "candidate": r4(v), "baseline": r4(base.get(k))}
+            for k, v in sorted(metrics.items())
             if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    rows.append({"metric": "token_cache_hit", "value": bool(token_cache["cache_hit"])})
-    rows += [{"metric": f"{stage}_seconds", "value": round(s, 1)}
-             for stage, s in stage_seconds.items()]
+    rows.append({"metric": "token_cache_hit", "candidate": bool(token_cache["cache_hit"]),
+                 "baseline": None})
+    for stage, s in stage_seconds.items():
+        mine = stage == "baseline"
+        rows.append({"metric": f"{stage}_seconds", "candidate": None if mine else round(s, 1),
+                     "baseline": round(s, 1) if mine else None})
     create_table_artifact(table=rows, key=METRICS_KEY,
-                          description="Test metrics and wall time per stage")
+                          description=f"Test metrics of the candidate and the baseline on test "
+                                      f"set {baseline['test_set']}, and wall time per stage")
 
 
 def publish_decision(decision: dict) -> None:

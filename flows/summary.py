@@ -26,7 +26,7 @@ class Stopwatch:
 
 
 def summarize(run: dict, run_url: str, version: dict, decision: Optional[dict],
-              token_cache: dict, stage_seconds: dict) -> dict:
+              token_cache: dict, stage_seconds: dict, baseline: dict) -> dict:
     champion = (decision or {}).get("champion_after") or None
     return {
         "run_id": run["run_id"],
@@ -36,6 +36,10 @@ def summarize(run: dict, run_url: str, version: dict, decision: Optional[dict],
         "model_version": int(version["version"]),
         "model_uri": version["model_uri"],
         "test_accuracy": float(version["test_accuracy"]),
+        "baseline_accuracy": float(baseline["accuracy"]),
+        "baseline_model_uri": baseline["model_uri"],
+        "baseline_run_id": baseline["run_id"],
+        "test_set": baseline["test_set"],
         "promotion_ran": decision is not None,
         "promoted": bool(decision and decision["promoted"]),
         "promotion_reason": decision["reason"] if decision else "promotion switched off",
@@ -56,6 +60,9 @@ def summary_lines(s: dict) -> list[str]:
         decision = "not gated: promotion switched off"
     return [
         f"Test accuracy: {s['test_accuracy']:.4f}",
+        f"Baseline accuracy: {s['baseline_accuracy']:.4f} on the same test set "
+        f"({s['test_set']}); lift {s['test_accuracy'] - s['baseline_accuracy']:+.4f} "
+        f"({s['baseline_model_uri']})",
         f"Model: {s['model_name']} version {s['model_version']} ({s['model_uri']})",
         f"Promotion: {decision}",
         f"MLflow run: {s['mlflow_run_url']}",

@@ -1,5 +1,5 @@
-"""The training flow `train-sentiment`: validate → warm the token cache → train → evaluate →
-register → promote.
+"""The training flow `train-sentiment`: validate → warm the token cache → train the baseline →
+train → evaluate → register → promote (the candidate against the champion and the baseline).
 
 A schedule runs this flow; the gate then decides whether the new version becomes the champion,
 and the run's logs and artifacts (validation summary, metrics, MLflow link, decision) say what
@@ -22,8 +22,8 @@ from flows.run_tags import flow_run_tags
 from flows.summary import Stopwatch, summarize, summary_lines
 from sentiment.config import Config
 from sentiment.validation import ensure_valid
-from tasks import (evaluate_model, promote_model, register_model, train_model, validate_data,
-                   warm_token_cache)
+from tasks import (evaluate_model, promote_model, register_model, train_baseline, train_model,
+                   validate_data, warm_token_cache)
 
 
 # Results are not persisted (the summary this returns is in the logs and artifacts anyway), and
@@ -112,6 +112,9 @@ def stages(cfg: Config, promote: bool) -> dict:
 
     with clock("token_cache"):
         token_cache = warm_token_cache(cfg)
+    # Seconds: the bag-of-words model on the same splits, the bar the candidate must clear.
+    with clock("baseline"):
+        baseline = train_baseline(cfg, tags=flow_run_tags())
     with clock("train"):
         run = train_model(cfg, report["report_dir"], tags=flow_run_tags())
     run_url = mlflow_run_url(run["tracking_uri"], run["experiment_id"], run["run_id"])
@@ -124,11 +127,11 @@ def stages(cfg: Config, promote: bool) -> dict:
     decision = None
     if promote:
         with clock("promote"):
-            decision = promote_model(cfg, version["version"])
+            decision = promote_model(cfg, version["version"], baseline=baseline)
         publish_decision(decision)
-    publish_metrics(metrics, clock.seconds, token_cache)
+    publish_metrics(metrics, baseline, clock.seconds, token_cache)
 
-    summary = summarize(run, run_url, version, decision, token_cache, clock.seconds)
+    summary = summarize(run, run_url, version, decision, token_cache, clock.seconds, baseline)
     logger = get_run_logger()
     for line in summary_lines(summary):
         logger.info(line)

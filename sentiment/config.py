@@ -119,6 +119,8 @@ class Config:
     baseline_max_features: int = _f(200_000, "Baseline TF-IDF: keep the most frequent n-grams.")
     # 8 was the best of 1, 2, 4, 8, 16 on the full validation split (benchmarks/README.md).
     baseline_c: float = _f(8.0, "Baseline logistic regression: inverse L2 strength (C).")
+    baseline_model_name: str = _f("imdb-sentiment-baseline",
+                                  "Registered model name of the baseline in the MLflow registry.")
 
     # ------------------------------------------------------------------------------------
     def __post_init__(self) -> None:

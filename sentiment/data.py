@@ -11,6 +11,7 @@ import os
 import re
 import tarfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,23 @@ class Splits:
 
     def sizes(self) -> dict:
         return {name: len(df) for name, df in self.items()}
+
+    @cached_property
+    def test_fingerprint(self) -> str:
+        """16 hex digits of a sha256 over the test split's reviews and labels: equal exactly
+        when two runs were scored on the same reviews, whatever source, preset or subset
+        produced them, so accuracies are compared only where they mean the same thing.
+
+        Row order does not count (accuracy does not depend on it): each row is hashed on its
+        own, length-prefixed so no two rows run together, and the sorted row hashes are hashed.
+        """
+        rows = sorted(hashlib.sha256(b"%d:%d:" % (label, len(raw)) + raw).digest()
+                      for raw, label in ((t.encode("utf-8"), int(y)) for t, y in
+                                         zip(self.test["text"], self.test["label"])))
+        h = hashlib.sha256(b"imdb-test-set-v1:%d:" % len(rows))
+        for r in rows:
+            h.update(r)
+        return h.hexdigest()[:16]
 
 
 # ---------------------------------------------------------------------------------------

@@ -3,9 +3,10 @@
 ``registry.register_model`` passes this file's *path* as ``python_model``: MLflow copies the file
 into the model and runs it on load, so no pickle of ours is ever written or read. The artifacts
 are plain files: ``head`` (head.safetensors + head_config.json) and ``encoder`` (config,
-safetensors weights, tokenizer files). The ``sentiment`` package travels in the model's
-``code/`` folder (``code_paths``), which MLflow puts first on ``sys.path`` before running this
-file, so a machine without this repository can load the model.
+safetensors weights, tokenizer files); the bag-of-words baseline has ``baseline`` alone
+(vocabulary.json, weights.safetensors, baseline_config.json). The ``sentiment`` package travels
+in the model's ``code/`` folder (``code_paths``), which MLflow puts first on ``sys.path`` before
+running this file, so a machine without this repository can load the model.
 
 Input: a DataFrame with a string column ``text`` (a list of strings or one string also works).
 Output: a DataFrame with ``probability`` (P(positive)) and ``label`` (``pos``/``neg``).
@@ -22,6 +23,7 @@ from mlflow.pyfunc import PythonModel
 
 HEAD_ARTIFACT = "head"
 ENCODER_ARTIFACT = "encoder"
+BASELINE_ARTIFACT = "baseline"
 TEXT_COLUMN = "text"
 DEFAULT_THRESHOLD = 0.5
 
@@ -53,6 +55,12 @@ def as_texts(model_input) -> list[str]:
 
 class SentimentPyfunc(PythonModel):
     def load_context(self, context) -> None:
+        # The bag-of-words baseline is logged with this same file; its plain files (JSON
+        # vocabulary, safetensors weights) need neither torch nor an encoder.
+        if BASELINE_ARTIFACT in context.artifacts:
+            from sentiment.baseline import load
+            self.model = load(context.artifacts[BASELINE_ARTIFACT])
+            return
         from sentiment.predict import SentimentModel
         # SENTIMENT_DEVICE lets a server pin the device (e.g. cpu on a shared GPU box).
         self.model = SentimentModel.load(context.artifacts[HEAD_ARTIFACT],

@@ -216,9 +216,12 @@ def _champion(client, name: str):
         return None
 
 
-def promote(cfg, version: int | None = None) -> dict:
+def promote(cfg, version: int | None = None, baseline: dict | None = None) -> dict:
     """Move alias `champion` to `version` (default: the newest) if it passes the gate of
-    ``promotion.decide``; record the decision as tags on that version."""
+    ``promotion.decide``; record the decision as tags on that version.
+
+    `baseline`: ``baseline_run.train_baseline``'s result for the candidate's data (accepted
+    here; the gate does not compare with it yet)."""
     from mlflow.exceptions import MlflowException
     from . import promotion
     uri = tracking_uri(cfg)

@@ -164,6 +164,7 @@ def train_tracked(cfg, validation_report_dir: str | None = None,
                                **{f"data.sha256.{k}": v["sha256"][:16]
                                   for k, v in list(dinfo.get("files", {}).items())[:20]}})
         mlflow.set_tags(run_tags(cfg, dinfo, einfo, git, tags))
+        mlflow.set_tag("data.test_set", splits.test_fingerprint)  # the gate compares runs by it
         mlflow.log_dict(dinfo, "data/fingerprint.json")
         mlflow.log_dict({"packages": provenance.package_versions(), "encoder": einfo, "git": git,
                          "platform": platform.platform()}, "environment.json")

@@ -3,6 +3,7 @@
 They exchange paths, run ids and small dicts, never tensors or models.
 """
 
+from .baseline import train_baseline
 from .evaluation import evaluate_model
 from .promotion import promote_model
 from .registry import register_model
@@ -10,5 +11,5 @@ from .tokenization import warm_token_cache
 from .training import train_model
 from .validation import validate_data
 
-__all__ = ["validate_data", "warm_token_cache", "train_model", "evaluate_model",
-           "register_model", "promote_model"]
+__all__ = ["validate_data", "warm_token_cache", "train_baseline", "train_model",
+           "evaluate_model", "register_model", "promote_model"]

@@ -76,3 +76,21 @@ def test_config_rejects_bad_baseline_settings():
         Config(baseline_c=0)
     with pytest.raises(ValueError, match="baseline_min_df must be >= 1"):
         Config(baseline_min_df=0)
+
+
+def test_test_fingerprint_names_the_reviews_and_labels(fitted):
+    import dataclasses
+    import re
+    _, splits, _ = fitted
+    fp = splits.test_fingerprint
+    assert re.fullmatch(r"[0-9a-f]{16}", fp)
+    # Row order does not change what accuracy measures; a label or a review does.
+    shuffled = splits.test.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    assert dataclasses.replace(splits, test=shuffled).test_fingerprint == fp
+    flipped = splits.test.copy()
+    flipped.loc[0, "label"] = 1 - flipped.loc[0, "label"]
+    assert dataclasses.replace(splits, test=flipped).test_fingerprint != fp
+    edited = splits.test.copy()
+    edited.loc[0, "text"] = edited.loc[0, "text"] + "!"
+    assert dataclasses.replace(splits, test=edited).test_fingerprint != fp
+    assert dataclasses.replace(splits, test=splits.test.iloc[1:]).test_fingerprint != fp

@@ -180,8 +180,8 @@ def test_train_flow_and_every_gate_decision(harness, datasets, tmp_path):
     assert "below the minimum" in first["promotion_reason"]
     assert first["champion_version"] is None and _champion(uri, name) is None
     assert first["token_cache_hit"] is False
-    assert set(first["stage_seconds"]) == {"validate", "token_cache", "train", "evaluate",
-                                           "register", "promote"}
+    assert set(first["stage_seconds"]) == {"validate", "token_cache", "baseline", "train",
+                                           "evaluate", "register", "promote"}
     flow_run_id = state.state_details.flow_run_id
     run = _registry(uri).get_run(first["run_id"])
     assert run.info.status == "FINISHED"
@@ -193,6 +193,8 @@ def test_train_flow_and_every_gate_decision(harness, datasets, tmp_path):
     # The run's logs, as the Prefect UI shows them, say what came of it.
     logs = _logs(flow_run_id)
     assert f"Test accuracy: {first['test_accuracy']:.4f}" in logs
+    assert any(m.startswith(f"Baseline accuracy: {first['baseline_accuracy']:.4f} on the same "
+                            f"test set ({first['test_set']})") for m in logs), logs
     assert any(m.startswith(f"Model: {name} version 1 ") for m in logs), logs
     assert f"Promotion: not promoted: {first['promotion_reason']}" in logs
     assert f"MLflow run: {first['mlflow_run_url']}" in logs
@@ -205,7 +207,14 @@ def test_train_flow_and_every_gate_decision(harness, datasets, tmp_path):
     assert link.startswith("http://127.0.0.1:5000/#/experiments/")
     assert link.endswith(f"/runs/{first['run_id']}")
     table = json.loads(arts["sentiment-metrics"].data)
-    assert {"metric": "accuracy", "value": round(first["test_accuracy"], 4)} in table
+    assert {"metric": "accuracy", "candidate": round(first["test_accuracy"], 4),
+            "baseline": round(first["baseline_accuracy"], 4)} in table
+    # The baseline is its own MLflow run on the training run's test set.
+    base_run = _registry(uri).get_run(first["baseline_run_id"])
+    assert base_run.data.tags["role"] == "baseline"
+    assert base_run.data.tags["data.test_set"] == first["test_set"]
+    assert run.data.tags["data.test_set"] == first["test_set"]
+    assert base_run.data.tags["prefect.flow_run_id"] == str(flow_run_id)
     assert "not promoted" in arts["sentiment-promotion"].data
     assert arts["sentiment-validation"].data.strip()
 
