@@ -91,17 +91,19 @@ def export_code(dest: Path) -> Path:
 def model_signature():
     """text -> probability, label, with a `threshold` parameter; and the input example.
 
-    The `text` column is declared optional on purpose: the model itself refuses input without
-    it (pyfunc_model.InputRejected, one line). MLflow's schema check would refuse it first,
-    with a message that quotes the whole request over many lines."""
+    The `text` column is declared as optional and of any type on purpose: the model itself
+    checks it (pyfunc_model.InputRejected: a missing column, a text that is not a string or is
+    empty, each refused in one line). A `string` column would make the scoring server cast
+    numbers to strings ({"inputs": [1, 2]} scored as "1", "2"), and a required one would be
+    refused by MLflow's schema check with a message quoting the whole request."""
     import pandas as pd
     from mlflow.models import ModelSignature, infer_signature
-    from mlflow.types.schema import ColSpec, Schema
+    from mlflow.types.schema import AnyType, ColSpec, Schema
     from .predict import EXAMPLES
     example = pd.DataFrame({"text": EXAMPLES})
     output = pd.DataFrame({"probability": [0.1, 0.9], "label": ["neg", "pos"]})
     inferred = infer_signature(example, output, params={"threshold": 0.5})
-    inputs = Schema([ColSpec("string", "text", required=False)])
+    inputs = Schema([ColSpec(AnyType(), "text", required=False)])
     return ModelSignature(inputs=inputs, outputs=inferred.outputs, params=inferred.params), example
 
 

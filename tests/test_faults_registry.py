@@ -530,7 +530,7 @@ def test_served_model_rejects_bad_input_in_one_line(store):
         assert status == 200 and json.loads(body)["predictions"][0]["label"] in ("pos", "neg")
         cases = {
             "bare numbers": ({"inputs": [1, 2]}, "must be a string"),
-            "empty string": ({"inputs": ""}, "must not be empty"),
+            "empty string": ({"inputs": ""}, "needs a column 'text'"),
             "empty text": ({"dataframe_records": [{"text": ""}]}, "must not be empty"),
             "number in text": ({"dataframe_records": [{"text": 5}]}, "must be a string"),
             "missing column": ({"dataframe_records": [{"review": "good"}]},
