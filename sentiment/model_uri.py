@@ -110,7 +110,11 @@ class PyfuncPredictor:
         texts = list(texts)
         if not texts:
             return np.zeros(0, dtype=np.float32)
-        out = self.pyfunc.predict(pd.DataFrame({"text": texts}))
+        from mlflow.exceptions import MlflowException
+        try:
+            out = self.pyfunc.predict(pd.DataFrame({"text": texts}))
+        except MlflowException as e:  # the model's one-line refusal of bad input
+            raise ValueError(f"{self.uri}: {(e.message or '').splitlines()[0]}") from e
         return np.asarray(out["probability"], dtype=np.float32)
 
     def predict(self, texts, threshold: float = 0.5) -> list[dict]:
