@@ -11,12 +11,14 @@ from __future__ import annotations
 from prefect import get_run_logger
 from prefect.states import Failed, State
 
+from sentiment.mlflow_store import StoreUnavailable
 from sentiment.validation import ValidationError
 
 
 def failed(exc: Exception) -> State:
     logger = get_run_logger()
-    if isinstance(exc, ValidationError):  # bad data: the message says it all
+    # Bad data or an unreachable store: the one-line message says it all.
+    if isinstance(exc, (ValidationError, StoreUnavailable)):
         logger.error(f"Stopped: {exc}")
     else:
         logger.exception(f"Failed: {type(exc).__name__}: {exc}")

@@ -1,5 +1,7 @@
 """The promotion flow `promote-sentiment`: move the `champion` alias to a model version only if
-its test accuracy reaches `min_accuracy` and beats the champion by at least `min_improvement`.
+its test accuracy reaches `min_accuracy` and beats the champion by at least `min_improvement`,
+both measured on the version's test set (a champion tested on another one is re-scored there
+first). One promotion at a time per model name (`tasks.promotion_slot`, the library's lock).
 
 Each decision is recorded twice: as tags on the version (by the registry) and as a markdown
 artifact with the comparison on this flow run; the run's logs say it in one line.

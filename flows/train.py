@@ -1,5 +1,6 @@
-"""The training flow `train-sentiment`: validate → warm the token cache → train the baseline →
-train → evaluate → register → promote (the candidate against the champion and the baseline).
+"""The training flow `train-sentiment`: probe the registry → validate → warm the token cache →
+train the baseline → train → evaluate → register → promote (the candidate against the champion
+and the baseline, on the candidate's test set).
 
 A schedule runs this flow; the gate then decides whether the new version becomes the champion,
 and the run's logs and artifacts (validation summary, metrics, MLflow link, decision) say what
@@ -22,8 +23,8 @@ from flows.run_tags import flow_run_tags
 from flows.summary import Stopwatch, summarize, summary_lines
 from sentiment.config import Config
 from sentiment.validation import ensure_valid
-from tasks import (evaluate_model, promote_model, register_model, train_baseline, train_model,
-                   validate_data, warm_token_cache)
+from tasks import (evaluate_model, probe_registry, promote_model, register_model, train_baseline,
+                   train_model, validate_data, warm_token_cache)
 
 
 # Results are not persisted (the summary this returns is in the logs and artifacts anyway), and
@@ -104,6 +105,9 @@ def train_sentiment(
 def stages(cfg: Config, promote: bool) -> dict:
     """The flow's stages, in order; the summary of the run."""
     clock = Stopwatch()
+    # The tracking store first: an unreachable server fails the run in seconds, not after
+    # validation, tokenization and training.
+    probe_registry(cfg)
 
     with clock("validate"):
         report = validate_data(cfg, str(Path(cfg.run_dir) / "validation"))

@@ -111,6 +111,19 @@ class Config:
     model_name: str = _f("imdb-sentiment", "Registered model name in the MLflow registry.")
     min_accuracy: float = _f(0.85, "Promotion gate: minimum test accuracy for the champion alias.")
     min_improvement: float = _f(0.0, "Promotion gate: minimum test-accuracy gain over the champion.")
+    min_lift_over_baseline: float = _f(0.0, "Promotion gate: minimum test-accuracy gain over the "
+                                            "bag-of-words baseline on the same test set; 0 means "
+                                            "strictly better.")
+    tracking_timeout_s: int = _f(30, "Connect and read timeout (seconds) of each request to an "
+                                     "HTTP tracking server (MLFLOW_HTTP_REQUEST_TIMEOUT when the "
+                                     "environment does not set it).")
+    tracking_max_retries: int = _f(2, "Retries of a failed request to an HTTP tracking server "
+                                      "(MLFLOW_HTTP_REQUEST_MAX_RETRIES when the environment does "
+                                      "not set it).")
+    probe_timeout_s: float = _f(5.0, "Seconds the registry probe waits for the tracking store "
+                                     "before any work starts.")
+    promotion_lock_timeout_s: float = _f(120.0, "Seconds a promotion waits for another promotion "
+                                                "of the same model to finish.")
 
     # --- bag-of-words baseline (the model a champion must beat) --------------------------
     baseline_ngram_max: int = _f(2, "Baseline TF-IDF: longest word n-gram (1: words only, "
@@ -151,6 +164,11 @@ class Config:
             problems.append(f"lr must be > 0, got {self.lr}")
         if not 0.0 <= self.balance_low <= self.balance_high <= 1.0:
             problems.append("balance band must satisfy 0 <= balance_low <= balance_high <= 1")
+        for n in ("tracking_timeout_s", "probe_timeout_s", "promotion_lock_timeout_s"):
+            if getattr(self, n) <= 0:
+                problems.append(f"{n} must be > 0, got {getattr(self, n)}")
+        if self.tracking_max_retries < 0:
+            problems.append(f"tracking_max_retries must be >= 0, got {self.tracking_max_retries}")
         if not 0.0 <= self.min_accuracy <= 1.0:
             problems.append(f"min_accuracy must be in [0, 1], got {self.min_accuracy}")
         if problems:

@@ -64,8 +64,145 @@ def import_mlflow():
     return mlflow
 
 
+class StoreUnavailable(RuntimeError):
+    """The tracking store cannot be used: one line naming the URI and the cause."""
+
+
+# Environment defaults applied before MLflow touches a store, each only when the user has not
+# set the variable. MLflow's own defaults (120 s per request, 7 retries with backoff) turn an
+# unreachable server into minutes of silence; pickle deserialization is allowed by default in
+# MLflow 3.x, and our models never need it.
+PICKLE_SETTING = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
+
+
+def apply_env_defaults(cfg=None) -> None:
+    """Bounded HTTP timeouts and retries, and pickle deserialization off, unless set."""
+    from .config import default
+    timeout = getattr(cfg, "tracking_timeout_s", None) or default("tracking_timeout_s")
+    retries = getattr(cfg, "tracking_max_retries", None)
+    retries = default("tracking_max_retries") if retries is None else retries
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(timeout)))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(int(retries)))
+    os.environ.setdefault(PICKLE_SETTING, "false")
+
+
+def pickle_allowed() -> bool:
+    """Whether the user chose to allow pickle deserialization (off unless they did)."""
+    return os.environ.get(PICKLE_SETTING, "false").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _is_http(uri: str) -> bool:
+    return uri.startswith(("http://", "https://"))
+
+
+def probe(uri: str, timeout_s: float | None = None) -> None:
+    """Fail fast, before any work, when the store at `uri` cannot be used.
+
+    An HTTP store must answer MLflow's REST API within `timeout_s` (one retry for a refused
+    connection that a restarting server may give); a SQLite store's folder must be writable.
+    Raises StoreUnavailable with one line naming the URI and the cause."""
+    from .config import default
+    timeout_s = float(timeout_s or default("probe_timeout_s"))
+    if _is_http(uri):
+        _probe_http(uri, timeout_s)
+        return
+    db = sqlite_path(uri)
+    folder = db.parent if db is not None else _file_store_folder(uri)
+    if folder is None:
+        return  # another kind of store (databricks, postgres...): its client says what is wrong
+    _probe_folder(uri, folder)
+
+
+def _file_store_folder(uri: str) -> Path | None:
+    if uri.startswith("file:"):
+        from urllib.parse import unquote, urlparse
+        return Path(unquote(urlparse(uri).path))
+    if "://" not in uri and ":" not in uri.split("/", 1)[0]:
+        return Path(uri).expanduser()
+    return None
+
+
+def _probe_folder(uri: str, folder: Path) -> None:
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise StoreUnavailable(f"tracking store {uri} unusable: {existing} is not a folder")
+    # A real write, not os.access: that says yes to root on a read-only file system.
+    import tempfile
+    try:
+        with tempfile.TemporaryFile(dir=existing, prefix=".probe-"):
+            pass
+    except OSError as e:
+        raise StoreUnavailable(f"tracking store {uri} unusable: folder {existing} is not "
+                               f"writable ({e.strerror or e})") from None
+
+
+def _probe_http(uri: str, timeout_s: float) -> None:
+    import json
+    import socket
+    import time
+    import urllib.error
+    import urllib.request
+    url = uri.rstrip("/") + "/api/2.0/mlflow/experiments/search?max_results=1"
+    headers = {"Accept": "application/json"}
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    deadline = time.monotonic() + timeout_s
+    for attempt in range(2):
+        left = max(0.5, deadline - time.monotonic())
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                        timeout=left) as r:
+                body = r.read(1 << 20)
+            try:
+                ok = isinstance(json.loads(body), dict)
+            except ValueError:
+                ok = False
+            if not ok:
+                raise StoreUnavailable(f"tracking server at {uri} is not an MLflow server "
+                                       "(its REST API answered something other than JSON)")
+            return
+        except urllib.error.HTTPError as e:
+            if e.code in (401, 403):
+                raise StoreUnavailable(f"tracking server at {uri} refused access (HTTP {e.code}); "
+                                       "set MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/"
+                                       "PASSWORD") from None
+            raise StoreUnavailable(f"tracking server at {uri} is not an MLflow server "
+                                   f"(HTTP {e.code} from its REST API)") from None
+        except urllib.error.URLError as e:
+            cause = e.reason
+            if isinstance(cause, ConnectionRefusedError) and attempt == 0 \
+                    and deadline - time.monotonic() > 1:
+                time.sleep(0.5)  # a server restarting right now
+                continue
+            raise StoreUnavailable(f"tracking server unreachable at {uri}: "
+                                   f"{_cause(cause, timeout_s)}") from None
+        except (socket.timeout, TimeoutError):
+            raise StoreUnavailable(f"tracking server unreachable at {uri}: no answer within "
+                                   f"{timeout_s:g} s (timed out)") from None
+        except (ConnectionError, OSError) as e:
+            raise StoreUnavailable(f"tracking server unreachable at {uri}: "
+                                   f"{_cause(e, timeout_s)}") from None
+
+
+def _cause(err, timeout_s: float) -> str:
+    import socket
+    if isinstance(err, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(err, (socket.timeout, TimeoutError)):
+        return f"no answer within {timeout_s:g} s (timed out)"
+    if isinstance(err, socket.gaierror):
+        return f"host name not resolved ({err.strerror})"
+    if isinstance(err, ConnectionResetError):
+        return "connection reset"
+    return str(getattr(err, "strerror", None) or err)
+
+
 def connect(uri: str):
     """(mlflow module, MlflowClient) bound to one store, tracking and registry alike."""
+    apply_env_defaults()
     mlflow = import_mlflow()
     db = sqlite_path(uri)
     if db is not None:

@@ -1,5 +1,12 @@
 """Loading a model by MLflow URI (``models:/NAME@ALIAS``, ``models:/NAME/VERSION``,
-``runs:/RUN_ID/model``), with errors that name what is missing in plain words."""
+``runs:/RUN_ID/model``), with errors that name what is missing in plain words.
+
+Safe by default: before anything is loaded, the store is probed (an unreachable server is not
+an "unknown model") and the model's ``MLmodel`` is read; a model whose loading would unpickle
+(a python_function saved with cloudpickle, or another flavor that unpickles) is refused unless
+the user set ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=true``. Our own models are logged as code
+with safetensors weights and need no pickle.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,8 @@ import re
 
 import numpy as np
 
-from .mlflow_store import connect, tracking_uri
+from .mlflow_store import (PICKLE_SETTING, StoreUnavailable, apply_env_defaults, connect,
+                           pickle_allowed, probe, tracking_uri)
 
 _USAGE = ("use models:/NAME@ALIAS (e.g. models:/imdb-sentiment@champion), models:/NAME/VERSION "
           "or runs:/RUN_ID/model")
@@ -55,8 +63,18 @@ def parse_model_uri(uri: str) -> dict:
     raise ValueError(f"not an MLflow model URI: {uri!r}; {_USAGE}")
 
 
+def _missing(e) -> bool:
+    return getattr(e, "error_code", "") == "RESOURCE_DOES_NOT_EXIST"
+
+
+def _store_error(store: str, e) -> StoreUnavailable:
+    first = (str(getattr(e, "message", e)) or type(e).__name__).splitlines()[0]
+    return StoreUnavailable(f"tracking server at {store} failed to answer: {first[:300]}")
+
+
 def _check_registry(client, p: dict, store: str) -> None:
-    """Name the missing piece (model, version or alias) in plain words."""
+    """Name the missing piece (model, version or alias) in plain words; a store that fails to
+    answer is said to be that, not a missing model."""
     from mlflow.exceptions import MlflowException
     name = p.get("name")
     if not name:
@@ -64,6 +82,8 @@ def _check_registry(client, p: dict, store: str) -> None:
     try:
         rm = client.get_registered_model(name)
     except MlflowException as e:
+        if not _missing(e):
+            raise _store_error(store, e) from e
         raise ValueError(f"unknown registered model {name!r} in {store}") from e
     if p["kind"] == "alias":
         aliases = sorted((rm.aliases or {}).keys())
@@ -90,7 +110,11 @@ class PyfuncPredictor:
         texts = list(texts)
         if not texts:
             return np.zeros(0, dtype=np.float32)
-        out = self.pyfunc.predict(pd.DataFrame({"text": texts}))
+        from mlflow.exceptions import MlflowException
+        try:
+            out = self.pyfunc.predict(pd.DataFrame({"text": texts}))
+        except MlflowException as e:  # the model's one-line refusal of bad input
+            raise ValueError(f"{self.uri}: {(e.message or '').splitlines()[0]}") from e
         return np.asarray(out["probability"], dtype=np.float32)
 
     def predict(self, texts, threshold: float = 0.5) -> list[dict]:
@@ -98,14 +122,85 @@ class PyfuncPredictor:
                 for p in self.predict_proba(texts)]
 
 
-def load_model_uri(uri: str, store_uri: str | None = None) -> PyfuncPredictor:
-    """mlflow.pyfunc.load_model with errors that say which model, version or alias is missing."""
+class UnsafeModel(ValueError):
+    """A model whose loading would unpickle, with pickle deserialization off."""
+
+
+# Loader modules whose load runs no pickle of the model's own: models from code.
+_CODE_LOADERS = ("mlflow.pyfunc.loaders.code_model",)
+
+
+def pickle_risk(mlmodel) -> str | None:
+    """Why loading this MLmodel (an mlflow.models.Model) would unpickle; None when it would not."""
+    pyfunc = mlmodel.flavors.get("python_function")
+    if pyfunc is None:
+        return f"it has no python_function flavor (flavors: {', '.join(mlmodel.flavors)})"
+    loader = pyfunc.get("loader_module", "")
+    if loader in _CODE_LOADERS or (loader == "mlflow.pyfunc.model" and "model_code_path" in pyfunc):
+        return None
+    if loader == "mlflow.pyfunc.model":
+        return (f"it is a python_function model saved with cloudpickle "
+                f"({pyfunc.get('python_model', 'python_model.pkl')}), not as code")
+    flavor = loader.rsplit(".", 1)[-1]
+    return f"its {flavor!r} flavor ({loader}) loads with pickle"
+
+
+def _mlmodel_source(client, p: dict, uri: str) -> tuple[str, str]:
+    """(artifact URI of the model folder, how to name it) for a parsed model URI."""
+    name = p.get("name")
+    if p["kind"] in ("alias", "version", "latest"):
+        if p["kind"] == "alias":
+            mv = client.get_model_version_by_alias(name, p["alias"])
+        elif p["kind"] == "version":
+            mv = client.get_model_version(name, p["version"])
+        else:
+            mv = max(client.search_model_versions(f"name = '{name}'"), key=lambda v: int(v.version))
+        where = client.get_model_version_download_uri(name, str(mv.version))
+        return where, f"{uri} (version {mv.version} of {name!r})"
+    if p["kind"] == "logged_model":
+        return client.get_logged_model(p["model_id"]).artifact_location, uri
+    if p["kind"] == "run":
+        return client.get_run(p["run_id"]).info.artifact_uri + "/" + p["path"].strip("/"), uri
+    return uri.rstrip("/"), uri
+
+
+def check_no_pickle(client, uri: str, store: str) -> None:
+    """Read the model's MLmodel (one small file) and refuse a model that would unpickle."""
+    import tempfile
+    from mlflow.artifacts import download_artifacts
+    from mlflow.models import Model
+    if pickle_allowed():
+        return
+    p = parse_model_uri(uri)
+    where, label = _mlmodel_source(client, p, uri.strip())
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = download_artifacts(artifact_uri=f"{where}/MLmodel", dst_path=tmp,
+                                       tracking_uri=store)
+        except Exception as e:
+            raise ValueError(f"cannot read the MLmodel of {label}: "
+                             f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from e
+        risk = pickle_risk(Model.load(local))
+    if risk:
+        raise UnsafeModel(f"refusing to load {label}: {risk}, and loading it would run the code "
+                          f"it holds; pickle deserialization is off ({PICKLE_SETTING}=false). "
+                          f"Set {PICKLE_SETTING}=true only for a model you trust.")
+
+
+def load_model_uri(uri: str, store_uri: str | None = None,
+                   timeout_s: float | None = None) -> PyfuncPredictor:
+    """mlflow.pyfunc.load_model, safe by default, with errors that say whether the store is
+    unreachable, which model, version or alias is missing, or why the model is refused."""
     from mlflow.exceptions import MlflowException
+    apply_env_defaults()
     p = parse_model_uri(uri)
     store = store_uri or tracking_uri()
+    probe(store, timeout_s)
     mlflow, client = connect(store)
     _check_registry(client, p, store)
     try:
+        check_no_pickle(client, uri, store)
         return PyfuncPredictor(mlflow.pyfunc.load_model(uri.strip()), uri)
     except MlflowException as e:
-        raise ValueError(f"cannot load {uri!r} from {store}: {e.message}") from e
+        first = (e.message or "").splitlines()[0] if e.message else type(e).__name__
+        raise ValueError(f"cannot load {uri!r} from {store}: {first}") from e

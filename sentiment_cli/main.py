@@ -48,6 +48,20 @@ def quiet_third_party_bars() -> None:
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
+def probe_store(cfg, args) -> None:
+    """Check the tracking store before any work when the command needs it: `pipeline`, a
+    tracked `train`, and `predict`/`evaluate` of a model given by MLflow URI. An unreachable
+    server fails here in seconds, in one line naming it, before data or models are touched."""
+    from sentiment.mlflow_store import apply_env_defaults, probe, tracking_uri
+    from sentiment.model_uri import is_model_uri
+    # Bounded HTTP timeouts and retries, and pickle deserialization off, unless the user set them.
+    apply_env_defaults(cfg)
+    needs = (args.command == "pipeline" or (args.command == "train" and cfg.track)
+             or (args.command in ("predict", "evaluate") and is_model_uri(getattr(args, "model", None))))
+    if needs:
+        probe(tracking_uri(cfg), cfg.probe_timeout_s)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     quiet_third_party_bars()
@@ -57,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config_from_args(args)
         if getattr(args, "check_data", False) and not getattr(args, "no_data", False):
             check_data(cfg.data)
+        probe_store(cfg, args)
         return args.run(cfg, args)
     except UsageError as e:
         print(f"sentiment {args.command}: error: {e}", file=sys.stderr)

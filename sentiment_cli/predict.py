@@ -36,7 +36,7 @@ def load_predictor(cfg: Config, model: Optional[str]):
     if is_model_uri(model):
         from sentiment.mlflow_store import tracking_uri
         from sentiment.model_uri import load_model_uri
-        return load_model_uri(model, tracking_uri(cfg))
+        return load_model_uri(model, tracking_uri(cfg), cfg.probe_timeout_s)
     from sentiment.predict import SentimentModel
     return SentimentModel.load(model or cfg.run_dir, device=cfg.device,
                                batch_size=cfg.eval_batch_size)

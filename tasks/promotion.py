@@ -10,12 +10,14 @@ from sentiment import registry
 from sentiment.config import Config
 
 from ._options import NO_CACHING, TRANSIENT_RETRIES
+from .promotion_slot import promotion_slot
 
 
 @task(name="promote-model", **NO_CACHING, **TRANSIENT_RETRIES)
 def promote_model(cfg: Config, version: Optional[int] = None,
                   baseline: Optional[dict] = None) -> dict:
-    """The decision (promoted, reason, candidate, champion before/after, markdown); the
-    registry records it as tags on the version. `baseline`: train-baseline's result for the
-    candidate's data."""
-    return registry.promote(cfg, version, baseline=baseline)
+    """The decision (promoted, reason, candidate, champion before/after, the side-by-side
+    comparison with the baseline, markdown); the registry records it on the version. One
+    promoter at a time per model: the server's concurrency limit, then the library's lock."""
+    with promotion_slot(cfg.model_name, cfg.promotion_lock_timeout_s):
+        return registry.promote(cfg, version, baseline)
