@@ -5,24 +5,85 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
+
+
+# Temp files and folders carry their writer's pid, so a later run can tell the leftovers of a
+# killed writer (pid gone) from a write in progress: ".<name>.pid<N>.<random>.tmp".
+TEMP_PID = re.compile(r"^\..*\.pid(\d+)\.[^/]*$")
+
+
+def temp_prefix(name: str) -> str:
+    return f".{name}.pid{os.getpid()}."
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def remove_stale_temps(folder: str | Path, recursive: bool = False,
+                       owned: bool = False) -> list[Path]:
+    """Delete the temp files and folders (named by temp_prefix) in `folder` whose writer is no
+    longer running; returns what was removed. `owned`: this process holds the folder alone
+    (a run directory's lock), so temp files without a pid (older versions') go too. Writers on
+    other machines sharing the folder are not seen: their pids mean nothing here."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for p in (folder.rglob(".*") if recursive else folder.glob(".*")):
+        m = TEMP_PID.match(p.name)
+        if m is None:
+            if not (owned and p.name.endswith(".tmp") and p.is_file()):
+                continue
+        elif int(m.group(1)) == os.getpid() or pid_alive(int(m.group(1))):
+            continue
+        try:
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+            removed.append(p)
+        except FileNotFoundError:  # another process cleaned it first
+            pass
+    return removed
+
+
+def fsync_file(path: str | Path) -> None:
+    """Flush a finished file to disk before it is renamed into place: a rename that reaches the
+    disk before the data would leave an empty file after a power cut."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temp path beside `target`; on success it replaces `target` in one rename.
 
-    A crash mid-write leaves the previous file intact instead of a truncated one.
+    A crash mid-write leaves the previous file intact instead of a truncated one, and a temp
+    named after this process (see remove_stale_temps).
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target.name), suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        fsync_file(tmp_path)
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():
