@@ -74,8 +74,9 @@ def newest_run(root: str | Path) -> Optional[Path]:
     root = Path(root)
     if not root.is_dir():
         return None
-    runs = sorted(p for p in root.iterdir() if p.is_dir() and RUN_NAME.match(p.name))
-    return runs[-1] if runs else None
+    runs = [p for p in root.iterdir() if p.is_dir() and RUN_NAME.match(p.name)]
+    # By the start second in the name, then by the folder's time within that second.
+    return max(runs, key=lambda p: (p.name[:15], p.stat().st_mtime_ns), default=None)
 
 
 def resolve(cfg):
