@@ -57,6 +57,12 @@ cfg = Config.from_dict(json.loads(cfg_json))
 if mode == "pipeline":  # what the training flow does: train tracked, then register that run
     from sentiment import registry, tracked_run
     res = tracked_run.train_tracked(cfg)
+    # Both runs finish training before either registers: when a shared folder would hold only
+    # the last one's model and metrics.
+    Path(f"{marker}.{os.getpid()}").write_text("")
+    deadline = time.monotonic() + 300
+    while len(list(marker.parent.glob(marker.name + ".*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
     run_dir = tracked_run.run_dir_of(res["run_id"], res["run_dir"])
     reg = registry.register_model(res["run_id"], str(run_dir), cfg)
     print(json.dumps({"run_id": res["run_id"], "run_dir": str(run_dir.resolve()),
@@ -86,10 +92,10 @@ def _driver(tmp: Path) -> Path:
     return path
 
 
-def _start(tmp: Path, mode: str, cfg: Config, cwd: Path | None = None):
-    marker = tmp / f"{mode}.{time.monotonic_ns()}.marker"
+def _start(tmp: Path, mode: str, cfg: Config, marker: Path | None = None):
+    marker = marker or tmp / f"{mode}.{time.monotonic_ns()}.marker"
     proc = subprocess.Popen([sys.executable, str(_driver(tmp)), mode, str(marker),
-                             json.dumps(cfg.to_dict())], cwd=cwd or tmp, env=_env(),
+                             json.dumps(cfg.to_dict())], cwd=tmp, env=_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return proc, marker
 
@@ -162,7 +168,8 @@ def test_registration_reads_only_the_folder_of_its_own_run(tmp_path):
 @pytest.mark.slow
 def test_two_pipelines_at_once_register_their_own_weights_and_accuracy(tmp_path, imdb_dir):
     """Two processes (train tracked + register, seeds 1 and 2) on one SQLite store, both
-    leaving run_dir at the preset's: two versions, each with its own run's weights and tag."""
+    leaving run_dir at the preset's and both done training before either registers: two
+    versions, each with its own run's weights and accuracy tag."""
     from sentiment.mlflow_store import connect
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     _, client = connect(uri)
@@ -171,7 +178,7 @@ def test_two_pipelines_at_once_register_their_own_weights_and_accuracy(tmp_path,
     for seed in (1, 2):
         cfg = _cfg(tmp_path, imdb_dir, run_dir="runs/smoke", seed=seed, track=True,
                    tracking_uri=uri, experiment="faults", model_name="faults-model")
-        procs.append(_start(tmp_path, "pipeline", cfg)[0])
+        procs.append(_start(tmp_path, "pipeline", cfg, tmp_path / "trained")[0])
     results = []
     for proc in procs:
         out, err = proc.communicate(timeout=400)
