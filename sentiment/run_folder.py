@@ -216,9 +216,12 @@ def owned(cfg, report=print) -> Iterator:
     (falling back to the previous generation with a note), and that a fresh run does not
     overwrite an interrupted one; it removes the temp files of killed writers. Nested calls
     in the same thread (a tracked run around the training) only re-enter."""
-    made_here = is_preset_root(cfg) or not Path(cfg.run_dir).exists()
+    new_folder = is_preset_root(cfg)
+    made_here = new_folder or not Path(cfg.run_dir).exists()
     cfg = resolve(cfg)
     run_dir = Path(cfg.run_dir)
+    if new_folder:  # the one place the user learns what --run-dir a --resume would need
+        report(f"Run folder: {run_dir}")
     outermost = False
     try:
         check_writable(run_dir, "run dir")

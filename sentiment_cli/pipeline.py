@@ -102,6 +102,7 @@ def report(s: dict, total_seconds: float, explicit_store: bool) -> str:
         f"Stages (wall): {stages} | total {total_seconds:.1f}s",
         f"Token cache: {'hit' if s['token_cache_hit'] else 'miss'}",
         f"Test accuracy: {s['test_accuracy']:.4f}",
+        f"Run folder: {_command(s['run_dir'])}",
         f"Model: {name} version {s['model_version']}, {verdict}",
         f"MLflow UI: {mlflow_ui_command(uri)}",
         f"  this run: {s['mlflow_run_url']}",
