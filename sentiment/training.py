@@ -149,8 +149,9 @@ def check_disk_space(cfg, encoder, encoder_spec, precision, tokens, frames) -> N
             if not state_cache.is_cached(cfg.cache_dir,
                                          state_cache.cache_key(enc_id, tok.fingerprint, precision)):
                 cache += state_cache.expected_bytes(int(tok.lengths.sum()), len(tok), hidden)
-    head = GRUHead(hidden, cfg.hidden_dim, cfg.output_dim, cfg.n_layers, cfg.bidirectional,
-                   cfg.dropout)
+    with torch.device("meta"):  # shapes only: no memory, no draw from the RNG
+        head = GRUHead(hidden, cfg.hidden_dim, cfg.output_dim, cfg.n_layers, cfg.bidirectional,
+                       cfg.dropout)
     weights = 4 * sum(p.numel() for p in head.parameters())
     # last, previous and one being written (weights + Adam's two moments each); best; model.
     run = 3 * 3 * weights + 2 * weights
