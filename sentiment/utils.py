@@ -7,18 +7,24 @@ import os
 import random
 import re
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
 
-# Temp files and folders carry their writer's pid, so a later run can tell the leftovers of a
-# killed writer (pid gone) from a write in progress: ".<name>.pid<N>.<random>.tmp".
-TEMP_PID = re.compile(r"^\..*\.pid(\d+)\.[^/]*$")
+# Temp files and folders carry their writer's pid and host, so a later run can tell the
+# leftovers of a killed writer (pid gone on this host) from a write in progress, here or on
+# another machine sharing the folder: ".<name>.pid<N>.<host>.<random>.tmp".
+TEMP_PID = re.compile(r"^\..*\.pid(\d+)\.([A-Za-z0-9-]+)\.[^/]*$")
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
 
 
 def temp_prefix(name: str) -> str:
-    return f".{name}.pid{os.getpid()}."
+    return f".{name}.pid{os.getpid()}.{_host()}."
 
 
 def pid_alive(pid: int) -> bool:
@@ -33,10 +39,10 @@ def pid_alive(pid: int) -> bool:
 
 def remove_stale_temps(folder: str | Path, recursive: bool = False,
                        owned: bool = False) -> list[Path]:
-    """Delete the temp files and folders (named by temp_prefix) in `folder` whose writer is no
-    longer running; returns what was removed. `owned`: this process holds the folder alone
-    (a run directory's lock), so temp files without a pid (older versions') go too. Writers on
-    other machines sharing the folder are not seen: their pids mean nothing here."""
+    """Delete the temp files and folders (named by temp_prefix) in `folder` whose writer, on
+    this host, is no longer running; returns what was removed. Other hosts' temps are left
+    alone (their pids mean nothing here). `owned`: this process holds the folder alone (a run
+    directory's lock), so temp files without a pid (older versions') go too."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
@@ -46,7 +52,8 @@ def remove_stale_temps(folder: str | Path, recursive: bool = False,
         if m is None:
             if not (owned and p.name.endswith(".tmp") and p.is_file()):
                 continue
-        elif int(m.group(1)) == os.getpid() or pid_alive(int(m.group(1))):
+        elif (m.group(2) != _host() or int(m.group(1)) == os.getpid()
+              or pid_alive(int(m.group(1)))):
             continue
         try:
             if p.is_dir() and not p.is_symlink():
