@@ -21,6 +21,7 @@ from flows.failure import failed
 from flows.mlflow_link import mlflow_run_url
 from flows.run_tags import flow_run_tags
 from flows.summary import Stopwatch, summarize, summary_lines
+from sentiment import run_folder
 from sentiment.config import Config
 from sentiment.validation import ensure_valid
 from tasks import (evaluate_model, probe_registry, promote_model, register_model, train_baseline,
@@ -108,6 +109,7 @@ def stages(cfg: Config, promote: bool) -> dict:
     # The tracking store first: an unreachable server fails the run in seconds, not after
     # validation, tokenization and training.
     probe_registry(cfg)
+    cfg = run_folder.resolve(cfg)  # this run's own folder: concurrent runs never share one
 
     with clock("validate"):
         report = validate_data(cfg, str(Path(cfg.run_dir) / "validation"))

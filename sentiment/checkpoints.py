@@ -1,19 +1,23 @@
-"""Training checkpoints: one safetensors file per run holding the head's weights, the optimizer
-state and the RNG state, replaced atomically after every epoch; and the check that a run may
-resume from it (every Config field marked ``resume`` unchanged)."""
+"""Training checkpoints: a safetensors file holding the head's weights, the optimizer state and
+the RNG state, replaced atomically after every epoch, with the generation before it kept; and
+the check that a run may resume from one (readable, and every Config field marked ``resume``
+unchanged), made before any data or encoder is loaded."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import torch
 
 from .config import resume_keys
 from .model import GRUHead
-from .utils import atomic_path
+from .utils import atomic_path, temp_prefix
 
 CHECKPOINT = "checkpoints/last.safetensors"  # in run_dir: the latest epoch, for --resume
+PREVIOUS = "checkpoints/previous.safetensors"  # in run_dir: the epoch before, if last is damaged
 BEST = "checkpoints/best.safetensors"        # in run_dir: head weights of the best epoch
 
 
@@ -57,6 +61,26 @@ def save_checkpoint(path: Path, head: GRUHead, opt, state: dict) -> None:
     meta = {"state": json.dumps(state), "optimizer": json.dumps(opt_meta)}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
+        _keep_as_previous(path)
+
+
+def previous_of(path: Path) -> Path:
+    return Path(path).with_name(Path(PREVIOUS).name)
+
+
+def _keep_as_previous(path: Path) -> None:
+    """The current checkpoint becomes the previous generation, while `path` itself stays in
+    place until its successor replaces it: a crash at any point leaves a readable file."""
+    path = Path(path)
+    if not path.exists():
+        return
+    prev = previous_of(path)
+    tmp = path.with_name(f"{temp_prefix(prev.name)}link.tmp")
+    try:
+        os.link(path, tmp)
+    except OSError:  # a file system without hard links
+        shutil.copy2(path, tmp)
+    os.replace(tmp, prev)
 
 
 def checkpoint_state(path: Path) -> dict:
@@ -94,3 +118,68 @@ def check_resumable(path: Path, cfg) -> None:
     changed = resume_mismatches(checkpoint_state(path)["config"], cfg)
     if changed:
         raise ResumeError("--resume: the checkpoint was made with a different " + ", ".join(changed))
+
+
+def verify(path: Path) -> dict:
+    """Read a whole checkpoint (every tensor, both metadata entries) and return its loop
+    state; any damage (a truncated or overwritten file) raises."""
+    from safetensors import safe_open
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+        names = list(f.keys())
+        for k in names:
+            f.get_tensor(k)
+    state = json.loads(meta["state"])
+    json.loads(meta["optimizer"])
+    if "rng.torch" not in names or not any(k.startswith("head.") for k in names):
+        raise ValueError("tensors missing")
+    for k in ("epoch", "history", "best_val_loss", "best_epoch", "config"):
+        state[k]
+    return state
+
+
+def _why(e: BaseException) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return f"{type(e).__name__}: {text}" if isinstance(e, KeyError) else text
+
+
+def resume_point(run_dir: str | Path, cfg, report=print) -> Path:
+    """The checkpoint `--resume` continues from: the last one, or the previous generation when
+    the last is unreadable (said through `report`). A one-line ResumeError when there is none,
+    when none is readable, or when the config changed a field marked ``resume``."""
+    last = Path(run_dir) / CHECKPOINT
+    prev = previous_of(last)
+    if not last.exists() and not prev.exists():
+        raise ResumeError(f"--resume: no checkpoint at {last}")
+    damaged = []
+    for path in (last, prev):
+        if not path.exists():
+            continue
+        try:
+            state = verify(path)
+        except Exception as e:  # noqa: BLE001 - any damage means: try the older generation
+            damaged.append(f"{path.name} is unreadable ({_why(e)[:120]})")
+            continue
+        changed = resume_mismatches(state["config"], cfg)
+        if changed:
+            raise ResumeError("--resume: the checkpoint was made with a different "
+                              + ", ".join(changed))
+        if damaged:
+            report(f"Note: {damaged[0]}; resuming from {path} (epoch {state['epoch']}) instead")
+        return path
+    raise ResumeError(f"--resume: no readable checkpoint in {last.parent} ({'; '.join(damaged)}); "
+                      "train again without --resume (a new run dir) to start over")
+
+
+def interrupted_run(run_dir: str | Path) -> dict | None:
+    """The loop state of an unfinished run in `run_dir` (its checkpoint's epoch is below its
+    epochs), else None: no checkpoint, a finished one, or none readable."""
+    last = Path(run_dir) / CHECKPOINT
+    for path in (last, previous_of(last)):
+        if path.exists():
+            try:
+                state = checkpoint_state(path)
+            except Exception:  # noqa: BLE001 - damaged: look at the older generation
+                continue
+            return state if state["epoch"] < state["config"].get("epochs", 0) else None
+    return None

@@ -29,7 +29,12 @@ class Config:
     # --- run identity -------------------------------------------------------------------
     preset: str = _f("homework", "Name of the preset these values started from.",
                      ("smoke", "quick", "homework"))
-    run_dir: str = _f("runs/latest", "Directory for checkpoints, the final model and reports.")
+    run_dir: str = _f("runs/homework", "Folder of the run: checkpoints, the final model and "
+                                       "reports. Left at the preset's value (runs/<preset>), each "
+                                       "run creates its own folder in it, runs/<preset>/"
+                                       "<YYYYmmdd-HHMMSS>-<6 hex>, and runs/<preset>/latest points "
+                                       "at the newest finished one; any other folder is used as "
+                                       "given, by one run at a time (--resume needs it).")
 
     # --- data: source, split and subsets ------------------------------------------------
     data: str = _f("stanfordnlp/imdb",

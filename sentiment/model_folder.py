@@ -4,7 +4,8 @@
     head_config.json        the head's architecture (HeadConfig), nothing else
     preprocessing.json      how texts become token ids (sentiment.preprocessing)
 
-A training run keeps it at ``RUN_DIR/model``; the registered MLflow model carries the folder as is.
+A training run keeps it at ``RUN_DIR/model`` (``runs/<preset>/latest/model`` for the newest run of
+a preset); the registered MLflow model carries the folder as is.
 What the run measured (data fingerprint, resolved precision, metrics) is in ``RUN_DIR/metrics.json``.
 """
 
@@ -47,10 +48,17 @@ def save(head: GRUHead, directory: str | Path, spec: Preprocessing) -> Path:
     return d
 
 
+LATEST = "latest"  # in a preset's runs folder (runs/<preset>): the newest finished run
+
+
 def locate(path: str | Path) -> Path:
-    """The model folder itself, given it or the run directory that holds it."""
+    """The model folder itself, given it, the run directory that holds it, or a preset's runs
+    folder (runs/<preset>: its newest finished run, through `latest`)."""
     p = Path(path)
-    return p / MODEL_DIR if (p / MODEL_DIR / HEAD_CONFIG).exists() else p
+    for run in (p, p / LATEST):
+        if (run / MODEL_DIR / HEAD_CONFIG).exists():
+            return run / MODEL_DIR
+    return p
 
 
 def load_head(directory: str | Path) -> GRUHead:

@@ -31,6 +31,7 @@ from . import preprocessing
 from .mlflow_store import apply_env_defaults, connect, tracking_uri
 from .promotion import CHAMPION
 from .provenance import RUNTIME_PACKAGES, package_version
+from .tracked_run import run_dir_of
 
 log = logging.getLogger(__name__)
 
@@ -293,7 +294,8 @@ def register_model(run_id: str, run_dir: str, cfg) -> dict:
     uri = tracking_uri(cfg)
     mlflow, client = connect(uri)
     name = cfg.model_name
-    head_dir = Path(run_dir) / MODEL_DIR
+    run_dir = run_dir_of(run_id, run_dir)  # the run's own folder, or a clear error
+    head_dir = run_dir / MODEL_DIR
     if not (head_dir / HEAD_CONFIG).exists():
         raise FileNotFoundError(f"{head_dir}: no trained model to register")
     spec = preprocessing.load(head_dir)

@@ -4,7 +4,9 @@ Layout of one entry (a folder named by its key):
     manifest.json   key inputs, shapes, dtype, sizes
     states.npy      float16 [total_tokens, hidden]   (memory-mapped on read)
     offsets.npy     int64   [n_reviews + 1]          review i is states[offsets[i]:offsets[i+1]]
-The folder is built under a temp name and renamed into place, so readers never see half an entry.
+The folder is built under a temp name and renamed into place, so readers never see half an entry;
+the temp name carries the builder's pid, and the temp folders of builders that died are removed
+by the next lookup.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import torch
 
 from .batching import length_sorted_batches, pad_ids
 from .progress import progress as show_progress
+from .utils import remove_stale_temps, temp_prefix
 
 FORMAT_VERSION = 1
 
@@ -55,6 +58,19 @@ def cache_key(encoder_id: str, tokens_fingerprint: str, precision: str) -> str:
                           f"prec={precision}".encode()).hexdigest()[:20]
 
 
+def entry_path(cache_dir: str | Path, key: str) -> Path:
+    return Path(cache_dir) / "states" / key
+
+
+def is_cached(cache_dir: str | Path, key: str) -> bool:
+    return (entry_path(cache_dir, key) / "manifest.json").exists()
+
+
+def expected_bytes(n_tokens: int, n_reviews: int, hidden: int) -> int:
+    """The size of one entry on disk: fp16 states, int64 offsets, headers and manifest."""
+    return 2 * n_tokens * hidden + 8 * (n_reviews + 1) + 64 * 1024
+
+
 def open_store(path: Path) -> StateStore:
     manifest = json.loads((path / "manifest.json").read_text())
     return StateStore(path, np.load(path / "states.npy", mmap_mode="r"),
@@ -78,7 +94,8 @@ def get_or_build(encoder, tokens, *, encoder_id: str, cache_dir: str | Path, dev
                  name: str = "split", meta: dict | None = None) -> tuple[StateStore, dict]:
     """The cached states for a TokenizedSplit; built (and timed) on a miss. Returns (store, info)."""
     key = cache_key(encoder_id, tokens.fingerprint, precision)
-    final = Path(cache_dir) / "states" / key
+    final = entry_path(cache_dir, key)
+    remove_stale_temps(final.parent)  # builds killed mid-way: their pid is gone
     if (final / "manifest.json").exists():
         return open_store(final), {"hit": True, "seconds": 0.0, "key": key, "path": str(final)}
     t0 = time.perf_counter()
@@ -86,7 +103,7 @@ def get_or_build(encoder, tokens, *, encoder_id: str, cache_dir: str | Path, dev
     total = int(lengths.sum())
     hidden = encoder.config.hidden_size
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=final.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(key), dir=final.parent))
     try:
         offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])

@@ -14,12 +14,13 @@ import time
 import warnings
 from pathlib import Path
 
-from . import provenance
+from . import provenance, run_folder
 from .mlflow_store import connect, ensure_experiment, tracking_uri
+from .utils import atomic_write_text
 
 log = logging.getLogger(__name__)
 
-RUN_REF = "mlflow_run.json"         # in run_dir: which MLflow run a resumed training continues
+RUN_REF = "mlflow_run.json"         # in run_dir: the MLflow run that owns the folder
 TEST_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
 # MLflow's run context tags; a run started by an orchestrator points its Source at the
 # orchestrator's run page instead of the Python file that happened to call start_run.
@@ -81,6 +82,30 @@ def _log_datasets(mlflow, splits, source: str) -> None:
         log.warning("could not log the splits as MLflow datasets: %s", e)
 
 
+class RunDirMismatch(ValueError):
+    """A run folder does not belong to the MLflow run it was given with."""
+
+
+def run_dir_of(run_id: str, run_dir: str | Path) -> Path:
+    """`run_dir`, checked to be the folder MLflow run `run_id` trained in (its mlflow_run.json
+    names that run): what registration and evaluation read must be that run's own files,
+    never those of another run that wrote the same folder later. One-line error otherwise."""
+    run_dir = Path(run_dir)
+    ref = run_dir / RUN_REF
+    try:
+        saved = json.loads(ref.read_text()).get("run_id")
+    except FileNotFoundError:
+        raise RunDirMismatch(f"{run_dir} is not the folder of MLflow run {run_id}: it has no "
+                             f"{RUN_REF}") from None
+    except (OSError, ValueError, AttributeError) as e:
+        raise RunDirMismatch(f"{ref} is unreadable ({' '.join(str(e).split())})") from None
+    if saved != run_id:
+        raise RunDirMismatch(f"{run_dir} now holds MLflow run {saved}, not run {run_id}: another "
+                             "run trained in the same folder; register from that run's own "
+                             "folder (its run_dir tag)")
+    return run_dir
+
+
 def _resumable_run(cfg, client, uri: str) -> str | None:
     """The run an interrupted training logged to, so --resume continues it instead of
     starting a second, partial run."""
@@ -97,15 +122,28 @@ def _resumable_run(cfg, client, uri: str) -> str | None:
         return None
 
 
+def _last_steps(client, run_id: str) -> dict:
+    """Each metric's last logged step in run `run_id`: a resumed training repeats the steps
+    after its checkpoint, which the run already holds up to the interruption."""
+    run = client.get_run(run_id)
+    return {key: max((m.step for m in client.get_metric_history(run_id, key)), default=-1)
+            for key in run.data.metrics}
+
+
 class _Hooks:
     """Training callbacks that log to the active run. A failed write (a flaky server) costs
-    that data point, not the training."""
+    that data point, not the training. Points at or below a metric's `last_steps` entry are
+    already in the run (a resumed training) and are skipped."""
 
-    def __init__(self, mlflow):
+    def __init__(self, mlflow, last_steps: dict | None = None):
         self.mlflow = mlflow
         self.warned = False
+        self.last_steps = last_steps or {}
 
     def _log(self, metrics: dict, step: int) -> None:
+        metrics = {k: v for k, v in metrics.items() if step > self.last_steps.get(k, -1)}
+        if not metrics:
+            return
         try:
             self.mlflow.log_metrics(metrics, step=step)
         except Exception as e:
@@ -134,7 +172,19 @@ def train_tracked(cfg, validation_report_dir: str | None = None,
     and ``prefect.deployment`` (the deployment's name, when the flow runs from one). Given
     ``prefect.flow_run_url``, the run's Source (``mlflow.source.name``, type ``JOB``) is that
     page rather than the file that started the process.
+
+    The run folder is this run's own (see ``run_folder.owned``: a new one when `cfg.run_dir`
+    is the preset's); it is recorded as the run's ``run_dir`` tag and in ``mlflow_run.json``
+    there. With `cfg.resume` the MLflow run of the interrupted training continues: metric
+    points it already holds are not logged again. An interrupted attempt (Ctrl-C, a stop)
+    ends its run KILLED, any other error FAILED, a killed process leaves it RUNNING; either
+    way the resumed training reopens that run and ends it FINISHED.
     """
+    with run_folder.owned(cfg) as cfg:
+        return _train_tracked(cfg, validation_report_dir, tags)
+
+
+def _train_tracked(cfg, validation_report_dir, tags) -> dict:
     from . import data as data_mod
     from .training import METRICS, TrainHooks, train
     uri = tracking_uri(cfg)
@@ -147,14 +197,14 @@ def train_tracked(cfg, validation_report_dir: str | None = None,
     git = provenance.git_info()
     resume_id = _resumable_run(cfg, client, uri)
     run_name = f"{cfg.preset}-{cfg.encoder.rsplit('/', 1)[-1]}-{time.strftime('%Y%m%d-%H%M%S')}"
-    hooks = _Hooks(mlflow)
-    with mlflow.start_run(run_id=resume_id, experiment_id=None if resume_id else exp_id,
-                          run_name=None if resume_id else run_name,
-                          log_system_metrics=system_metrics_enabled()) as run:
+    hooks = _Hooks(mlflow, _last_steps(client, resume_id) if resume_id else None)
+    run = mlflow.start_run(run_id=resume_id, experiment_id=None if resume_id else exp_id,
+                           run_name=None if resume_id else run_name,
+                           log_system_metrics=system_metrics_enabled())
+    try:
         run_id = run.info.run_id
-        Path(cfg.run_dir).mkdir(parents=True, exist_ok=True)
-        (Path(cfg.run_dir) / RUN_REF).write_text(json.dumps({"run_id": run_id,
-                                                             "tracking_uri": uri}))
+        atomic_write_text(Path(cfg.run_dir) / RUN_REF, json.dumps(
+            {"run_id": run_id, "tracking_uri": uri, "experiment_id": exp_id}))
         if resume_id:
             mlflow.set_tag("resumed", "true")
         else:  # params are immutable: a resumed run keeps the ones it started with
@@ -175,11 +225,12 @@ def train_tracked(cfg, validation_report_dir: str | None = None,
                         hooks=TrainHooks(on_step=hooks.on_step, on_epoch=hooks.on_epoch))
 
         t = summary["test"]
-        mlflow.log_metrics({**{f"test_{k}": t[k] for k in TEST_METRICS if k in t},
-                            "test_loss": summary["test_loss"],
-                            "best_epoch": summary["best_epoch"],
-                            "best_val_loss": summary["best_val_loss"],
-                            **{f"time/{k}": v for k, v in summary["timings"].items()}})
+        final = {**{f"test_{k}": t[k] for k in TEST_METRICS if k in t},
+                 "test_loss": summary["test_loss"], "best_epoch": summary["best_epoch"],
+                 "best_val_loss": summary["best_val_loss"],
+                 **{f"time/{k}": v for k, v in summary["timings"].items()}}
+        # An attempt killed after logging these has them already (at step 0).
+        mlflow.log_metrics({k: v for k, v in final.items() if k not in hooks.last_steps})
         mlflow.log_params({"parameters.total": summary["parameters"]["total"],
                            "parameters.trainable": summary["parameters"]["trainable"],
                            "device.resolved": summary["device"],
@@ -187,11 +238,24 @@ def train_tracked(cfg, validation_report_dir: str | None = None,
         mlflow.log_artifact(str(Path(cfg.run_dir) / METRICS))
         if validation_report_dir:
             _log_validation_report(mlflow, validation_report_dir)
+    except BaseException as e:
+        # KILLED: interrupted, --resume continues this run; FAILED: an error to look at.
+        interrupted = isinstance(e, (KeyboardInterrupt, SystemExit))
+        _end_run(mlflow, "KILLED" if interrupted else "FAILED")
+        raise
+    _end_run(mlflow, "FINISHED")
     return {"run_id": run_id, "experiment_id": exp_id, "tracking_uri": uri,
             "run_dir": summary["run_dir"], "test_accuracy": t["accuracy"], "test_f1": t["f1"],
             "best_epoch": summary["best_epoch"], "data_fingerprint": dinfo["fingerprint"],
             "split_sizes": dinfo["split_sizes"],
             "timings": {k: round(v, 2) for k, v in summary["timings"].items()}}
+
+
+def _end_run(mlflow, status: str) -> None:
+    try:
+        mlflow.end_run(status)
+    except Exception as e:  # the store went away: the run stays RUNNING, --resume reopens it
+        log.warning("could not mark the MLflow run %s: %s", status, e)
 
 
 def _log_validation_report(mlflow, path: str) -> None:
@@ -221,7 +285,7 @@ def log_evaluation(run_id: str, run_dir: str, cfg) -> dict:
     from .training import METRICS, TEST_PREDICTIONS
     uri = tracking_uri(cfg)
     mlflow, client = connect(uri)
-    run_dir = Path(run_dir)
+    run_dir = run_dir_of(run_id, run_dir)
     preds = pd.read_parquet(run_dir / TEST_PREDICTIONS)
     metrics = classification_metrics(preds["label"].to_numpy(), preds["prob"].to_numpy())
     summary = json.loads((run_dir / METRICS).read_text()) if (run_dir / METRICS).exists() \

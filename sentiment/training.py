@@ -1,5 +1,6 @@
 """The homework's training loop, done well: bucketed batches, best-by-validation-loss checkpoint,
-atomic per-epoch checkpoints with optimizer and RNG state, resume, test evaluation.
+atomic per-epoch checkpoints with optimizer and RNG state, resume, test evaluation. Each run
+owns its folder (``run_folder``), checked before any data or encoder is loaded.
 
 ``train(cfg)`` is the whole stage (prepare → fit → test → save); it needs torch and
 transformers only (``datasets`` is used for the tokenization cache when installed).
@@ -19,11 +20,11 @@ import torch
 from torch import nn
 
 from . import data as data_mod
-from . import encoders, model_folder, preprocessing, tokenization
+from . import encoders, model_folder, preprocessing, run_folder, state_cache, tokenization
 from .batching import bucketed_batches, length_sorted_batches, random_batches
-from .checkpoints import BEST, CHECKPOINT, check_resumable, load_checkpoint, save_checkpoint
+from .checkpoints import BEST, CHECKPOINT, load_checkpoint, resume_point, save_checkpoint
 from .features import build_features, head_autocast
-from .model import BERTGRUSentiment, count_parameters
+from .model import BERTGRUSentiment, GRUHead, count_parameters
 from .model_folder import MODEL_DIR, load_weights, save_weights
 from .progress import progress as show_progress
 from .utils import (atomic_path, atomic_write_text, resolve_encoder_precision, seed_everything,
@@ -123,6 +124,7 @@ def prepare(cfg, splits=None) -> Prepared:
     frames = dict(splits.items())
     tokens = tokenization.tokenize_splits(frames, tokenizer, cfg)
     timings["tokenize_s"] = time.perf_counter() - t
+    check_disk_space(cfg, encoder, encoder_spec, precision, tokens, frames)
     encoder.to(device)
     run_encoder = encoder
     if precision == "int8":
@@ -134,6 +136,29 @@ def prepare(cfg, splits=None) -> Prepared:
     timings["encode_s"] = time.perf_counter() - t
     return Prepared(cfg, device, precision, run_encoder, tokenizer, encoder_spec, splits, tokens,
                     features, timings, cache_info)
+
+
+def check_disk_space(cfg, encoder, encoder_spec, precision, tokens, frames) -> None:
+    """Before the encoder runs: room for the state-cache entries still to build and for the
+    run's checkpoints, model and test predictions (a one-line RunDirError otherwise)."""
+    hidden = encoder.config.hidden_size
+    cache = 0
+    if cfg.cache_states:
+        enc_id = encoders.encoder_identity(encoder, encoder_spec)
+        for tok in tokens.values():
+            if not state_cache.is_cached(cfg.cache_dir,
+                                         state_cache.cache_key(enc_id, tok.fingerprint, precision)):
+                cache += state_cache.expected_bytes(int(tok.lengths.sum()), len(tok), hidden)
+    with torch.device("meta"):  # shapes only: no memory, no draw from the RNG
+        head = GRUHead(hidden, cfg.hidden_dim, cfg.output_dim, cfg.n_layers, cfg.bidirectional,
+                       cfg.dropout)
+    weights = 4 * sum(p.numel() for p in head.parameters())
+    # last, previous and one being written (weights + Adam's two moments each); best; model.
+    run = 3 * 3 * weights + 2 * weights
+    if "test" in frames:
+        run += int(frames["test"]["text"].str.len().sum()) + 16 * len(frames["test"])
+    run_folder.check_space({("encoder-state cache in", cfg.cache_dir): cache,
+                            ("checkpoints and model in", cfg.run_dir): run})
 
 
 def build_model(cfg, encoder) -> BERTGRUSentiment:
@@ -160,11 +185,12 @@ def fit(cfg, prep: Prepared, hooks: TrainHooks | None = None) -> dict:
     start_epoch = 0
     ckpt = run_dir / CHECKPOINT
     if cfg.resume:
-        check_resumable(ckpt, cfg)
-        state = load_checkpoint(ckpt, model.head, optimizer, device)
+        # Chosen (and read through) before data loading when the run folder is owned.
+        start = run_folder.checked_resume_point(run_dir) or resume_point(run_dir, cfg, hooks.report)
+        state = load_checkpoint(start, model.head, optimizer, device)
         start_epoch, history = state["epoch"], state["history"]
         best_val, best_epoch = state["best_val_loss"], state["best_epoch"]
-        hooks.report(f"Resuming from epoch {start_epoch} ({ckpt})")
+        hooks.report(f"Resuming from epoch {start_epoch} ({start})")
     else:
         seed_everything(cfg.seed)
         torch.manual_seed(cfg.seed)
@@ -205,13 +231,24 @@ def fit(cfg, prep: Prepared, hooks: TrainHooks | None = None) -> dict:
 
 
 def train(cfg, splits=None, hooks: TrainHooks | None = None) -> dict:
-    """Prepare → fit → test the best checkpoint → save the model. Returns a small summary dict."""
-    from .metrics import classification_metrics
+    """Prepare → fit → test the best checkpoint → save the model. Returns a small summary dict.
+
+    `cfg.run_dir` left at the preset's value gives the run a new folder of its own (the
+    summary's ``run_dir``); see ``run_folder.owned`` for what is checked before any work."""
     hooks = hooks or TrainHooks()
+    with run_folder.owned(cfg, hooks.report) as cfg:
+        summary = _train(cfg, splits, hooks)
+    if Path(cfg.run_dir).parent == run_folder.preset_root(cfg):
+        run_folder.point_latest(cfg.run_dir)
+    return summary
+
+
+def _train(cfg, splits, hooks: TrainHooks) -> dict:
+    from .metrics import classification_metrics
     run_dir = Path(cfg.run_dir)
     if not cfg.resume and (run_dir / CHECKPOINT).exists():
-        hooks.report(f"Note: {run_dir} holds an earlier run's checkpoint; it is replaced "
-                     "(use --resume to continue it)")
+        hooks.report(f"Note: {run_dir} holds a finished run; its checkpoints and model are "
+                     "replaced")
     t_all = time.perf_counter()
     prep = prepare(cfg, splits)
     timings = dict(prep.timings)

@@ -104,6 +104,7 @@ def report(s: dict, total_seconds: float, explicit_store: bool) -> str:
         f"Test accuracy: {s['test_accuracy']:.4f}",
         f"Baseline (TF-IDF + logistic regression) on the same test set: "
         f"{s['baseline_accuracy']:.4f}, lift {s['test_accuracy'] - s['baseline_accuracy']:+.4f}",
+        f"Run folder: {_command(s['run_dir'])}",
         f"Model: {name} version {s['model_version']}, {verdict}",
         f"MLflow UI: {mlflow_ui_command(uri)}",
         f"  this run: {s['mlflow_run_url']}",
