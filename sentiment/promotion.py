@@ -17,8 +17,9 @@ _EPS = 1e-12
 
 
 def _beats(gain: float, margin: float) -> bool:
-    """`gain` clears `margin`; a margin of 0 asks for strictly better."""
-    return gain + _EPS >= margin if margin > 0 else gain > _EPS
+    """`gain` clears `margin`; a margin of 0 asks for strictly better, a negative one tolerates
+    that much of a loss (a smoke run's open gate)."""
+    return gain > _EPS if margin == 0 else gain + _EPS >= margin
 
 
 def decide(candidate_acc: float, champion_acc: float | None, min_accuracy: float,
@@ -97,7 +98,7 @@ def markdown_report(model_name: str, promoted: bool, reason: str, candidate: dic
         return f"| {label} | {mv['version']} | {_fmt(mv.get('accuracy'))} |"
 
     def margin(m):
-        return f">= {m:.4f}" if m > 0 else "> 0 (strictly better)"
+        return "> 0 (strictly better)" if m == 0 else f">= {m:+.4f}"
 
     verdict = "**promoted**" if promoted else "**not promoted**"
     lines = [

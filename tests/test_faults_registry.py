@@ -171,11 +171,8 @@ def test_registration_retried_after_a_failure_leaves_one_version(store, monkeypa
 def test_registration_refuses_another_runs_folder(store):
     from sentiment import registry
     a, b = store.a, store.b
-    acc = {k: json.loads((Path(r.run_dir) / "metrics.json").read_text())["test"]["accuracy"]
-           for k, r in (("a", a), ("b", b))}
-    if acc["a"] == acc["b"]:
-        pytest.skip("both runs reached the same accuracy; the folders cannot be told apart")
-    with pytest.raises(ValueError, match="holds another run's model"):
+    # The folder's mlflow_run.json names run a: registering run b from it is refused.
+    with pytest.raises(ValueError, match=f"holds MLflow run {a.run_id}, not run {b.run_id}"):
         registry.register_model(b.run_id, a.run_dir, b.cfg)
 
 
@@ -464,8 +461,10 @@ def _log_pickled_version(uri: str, marker: Path) -> str:
 
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    mlflow.set_experiment("faults-untrusted")
-    with mlflow.start_run():
+    # An explicit experiment id: set_experiment would leave a process-wide active experiment
+    # behind, and later tests' start_run(run_id=...) of other experiments would refuse it.
+    exp_id = mlflow.MlflowClient(uri).create_experiment("faults-untrusted")
+    with mlflow.start_run(experiment_id=exp_id):
         info = mlflow.pyfunc.log_model(name="model", python_model=Trap(),
                                        registered_model_name="untrusted")
     assert not marker.exists()
