@@ -193,9 +193,11 @@ def test_candidate_below_the_baseline_is_refused(store):
     va = _register(store.a)
     _clear_champion(store.client)
     acc = float(store.client.get_model_version(NAME, str(va)).tags["test_accuracy"])
+    # The gate as the presets that mean it have it (smoke's is open): strictly above the baseline.
+    cfg = store.a.cfg.replace(min_accuracy=0.0, min_lift_over_baseline=0.0)
     baseline = {"accuracy": min(1.0, acc + 0.05), "test_set": store.a.test_set,
                 "run_id": "baseline-run", "version": None}
-    d = registry.promote(store.a.cfg.replace(min_accuracy=0.0), version=va, baseline=baseline)
+    d = registry.promote(cfg, version=va, baseline=baseline)
     assert not d["promoted"]
     assert "does not beat the bag-of-words baseline" in d["reason"], d["reason"]
     assert d["compared"]["lift_over_baseline"] == pytest.approx(acc - baseline["accuracy"])
@@ -205,11 +207,11 @@ def test_candidate_below_the_baseline_is_refused(store):
     assert tags[f"promotion.{n}.decision"] == "rejected"
     assert float(tags[f"promotion.{n}.baseline_accuracy"]) == baseline["accuracy"]
     # Beaten by the required lift: promoted.
-    ok = registry.promote(store.a.cfg.replace(min_accuracy=0.0), version=va,
+    ok = registry.promote(cfg, version=va,
                           baseline={**baseline, "accuracy": acc - 0.05})
     assert ok["promoted"], ok["reason"]
     # A baseline from another test set is no comparison at all.
-    other = registry.promote(store.a.cfg.replace(min_accuracy=0.0), version=va,
+    other = registry.promote(cfg, version=va,
                              baseline={**baseline, "test_set": store.b.test_set})
     assert not other["promoted"] and "no like-for-like comparison" in other["reason"]
     _clear_champion(store.client)
