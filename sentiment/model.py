@@ -58,25 +58,29 @@ class GRUHead(nn.Module):
 
 
 class BERTGRUSentiment(nn.Module):
-    """The homework's model. ``bert`` is frozen unless ``train_encoder_layers`` names its top
-    layers (N, or -1 for all); the embeddings always stay frozen."""
+    """The homework's model. ``bert`` is frozen unless ``train_encoder_layers`` lets its top
+    layers train; the embeddings always stay frozen."""
 
     def __init__(self, bert: nn.Module, hidden_dim: int, output_dim: int, n_layers: int,
-                 bidirectional: bool, dropout: float, *, train_encoder_layers: int = 0):
+                 bidirectional: bool, dropout: float):
         super().__init__()
         self.bert = bert
         for p in self.bert.parameters():
             p.requires_grad_(False)
-        # Index of the first layer that trains; the layer count when the encoder is frozen.
-        self.first_trained = encoder_layers.first_trained_layer(
-            bert, train_encoder_layers, getattr(bert.config, "name_or_path", "") or "encoder")
-        for module in encoder_layers.trained_modules(bert, self.first_trained):
-            for p in module.parameters():
-                p.requires_grad_(True)
+        # Index of the first layer that trains; the layer count while the encoder is frozen.
+        self.first_trained = encoder_layers.num_layers(bert)
         embedding_dim = bert.config.to_dict()["hidden_size"]
         self.head = GRUHead(embedding_dim, hidden_dim, output_dim, n_layers, bidirectional, dropout)
         # The homework calls model.train(), which also puts BERT in train mode (its dropout on).
         self.encoder_dropout = True
+
+    def train_encoder_layers(self, n: int, name: str = "encoder") -> "BERTGRUSentiment":
+        """Let the top `n` encoder layers train (-1: all, 0: none); the embeddings stay frozen."""
+        self.first_trained = encoder_layers.first_trained_layer(self.bert, n, name)
+        for i, module in enumerate(self.bert.encoder.layer):
+            for p in module.parameters():
+                p.requires_grad_(i >= self.first_trained)
+        return self
 
     @property
     def trains_encoder(self) -> bool:

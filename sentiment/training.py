@@ -148,8 +148,8 @@ def prepare(cfg, splits=None) -> Prepared:
 def build_model(cfg, encoder) -> BERTGRUSentiment:
     torch.manual_seed(cfg.seed)
     model = BERTGRUSentiment(encoder, cfg.hidden_dim, cfg.output_dim, cfg.n_layers,
-                             cfg.bidirectional, cfg.dropout,
-                             train_encoder_layers=cfg.train_encoder_layers)
+                             cfg.bidirectional, cfg.dropout)
+    model.train_encoder_layers(cfg.train_encoder_layers, cfg.encoder)
     # With the cache the encoder never runs in training, so its dropout cannot apply.
     model.encoder_dropout = not cfg.cache_states
     if model.trains_encoder and cfg.gradient_checkpointing:

@@ -56,7 +56,7 @@ def _loss_and_grads(model, logits_fn):
 def test_partial_finetuning_on_cached_states_matches_the_whole_encoder(minilm, tmp_path):
     encoder, tok = minilm
     ids_list = [np.array(x) for x in encode_texts(tok, TEXTS, 64)]
-    model = BERTGRUSentiment(encoder, 16, 1, 2, True, 0.25, train_encoder_layers=2)
+    model = BERTGRUSentiment(encoder, 16, 1, 2, True, 0.25).train_encoder_layers(2)
     assert model.first_trained == 4
     trained = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trained and all(n.startswith(("head.", "bert.encoder.layer.4.", "bert.encoder.layer.5."))
@@ -172,7 +172,7 @@ def test_frozen_default_keeps_the_homework_model():
     assert count_parameters(frozen) == {"total": 112_241_409, "trainable": 2_759_169}
     assert not frozen.trains_encoder and frozen.encoder_state() == {}
     # All 12 layers (7,087,872 parameters each) train; embeddings and pooler stay frozen.
-    full = BERTGRUSentiment(bert, 256, 1, 2, True, 0.25, train_encoder_layers=-1)
+    full = BERTGRUSentiment(bert, 256, 1, 2, True, 0.25).train_encoder_layers(-1)
     assert count_parameters(full) == {"total": 112_241_409, "trainable": 2_759_169 + 12 * 7_087_872}
     full.train()
     assert not full.bert.embeddings.training and full.bert.encoder.layer[0].training
