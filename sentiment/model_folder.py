@@ -1,4 +1,5 @@
-"""A trained model on disk: one folder, three small files, each written atomically.
+"""A trained model on disk: one folder, three small files (four when encoder layers were
+fine-tuned), each written atomically.
 
     head.safetensors        the GRU head's weights (no pickle)
     head_config.json        the head's architecture (HeadConfig), nothing else
