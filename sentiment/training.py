@@ -153,7 +153,7 @@ def build_model(cfg, encoder) -> BERTGRUSentiment:
     # With the cache the encoder never runs in training, so its dropout cannot apply.
     model.encoder_dropout = not cfg.cache_states
     if model.trains_encoder and cfg.gradient_checkpointing:
-        encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        encoder.activation_checkpointing_enable({"use_reentrant": False})
     return model
 
 

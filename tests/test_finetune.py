@@ -197,3 +197,22 @@ def test_encoder_schedule_warms_up_then_decays():
     f = [warmup_linear(s, 10, 2) for s in range(10)]
     assert f[:2] == [0.5, 1.0] and f[2] == 1.0
     assert all(a > b for a, b in zip(f[2:], f[3:])) and f[-1] > 0
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    from sentiment.training import build_model
+    cfg = Config.from_preset("smoke", encoder="random-tiny", train_encoder_layers=-1, hidden_dim=8)
+    ids = torch.tensor([[101, 2000, 2001, 102, 0], [101, 2003, 2004, 2005, 102]])
+    mask = (ids != 0).long()
+    grads = []
+    for checkpointing in (False, True):
+        encoder, _, _ = encoders.load_encoder("random-tiny")
+        model = build_model(cfg.replace(gradient_checkpointing=checkpointing), encoder)
+        assert encoder.encoder.layer[0].gradient_checkpointing is checkpointing
+        model.train()
+        torch.manual_seed(0)
+        model(ids, mask).sum().backward()
+        grads.append({n: p.grad for n, p in model.named_parameters() if p.requires_grad})
+    assert grads[0].keys() == grads[1].keys()
+    for n in grads[0]:
+        torch.testing.assert_close(grads[0][n], grads[1][n], msg=n)
