@@ -3,9 +3,12 @@
 Sections (each prints a table; everything lands in one JSON file):
   tokenize   slow per-review tokenizer (tokenize + convert_tokens_to_ids) vs batched encode_texts
   encoder    frozen-encoder tokens/s for each precision (fp32, bf16 autocast, int8 dynamic)
-  train      training for the preset's epochs: homework-style (encoder on every batch, random
-             batches, fp32) vs ours with a cold state cache vs ours re-run with the warm cache;
-             test accuracy
+  finetune   tokens/s of a fine-tuning step of the trained encoder (forward, backward, AdamW)
+             vs its inference on the same full batches: `finetune_vs_inference`
+  train      homework-style (the frozen encoder on every batch, length-bucketed batches as
+             torchtext's BucketIterator made them, fp32, the frozen head's recipe) vs ours (the
+             preset as the library trains it) with a cold cache vs ours re-run with the warm
+             cache; test accuracy of each
   predict    SentimentModel.predict_proba (the registered-model path): per-review fp32 unsorted
              (the homework's predict_sentiment in a loop) vs batched length-sorted, default
              precision; plus batched fp32 / bf16 / int8, each with its test accuracy
@@ -43,6 +46,7 @@ import torch  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import loadavg, machine_info, print_table, write_json  # noqa: E402
 from encoding_speed import bench_encoder, bench_tokenize  # noqa: E402
+from finetune_speed import bench_finetune  # noqa: E402
 from prediction_speed import bench_predict  # noqa: E402
 from training_runs import bench_cache_size, bench_train, bench_truncation  # noqa: E402
 
@@ -50,7 +54,7 @@ from sentiment import data as data_mod  # noqa: E402
 from sentiment import encoders  # noqa: E402
 from sentiment.config import Config, default  # noqa: E402
 from sentiment.tokenization import encode_texts  # noqa: E402
-from sentiment.utils import select_device, set_threads  # noqa: E402
+from sentiment.utils import resolve_encoder_precision, select_device, set_threads  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 # A size is a library preset, at most with smaller subsets; every other value is the preset's.
@@ -61,9 +65,11 @@ SIZES = {
 }
 # Config fields the command line may override (unset: the size's preset decides).
 CONFIG_ARGS = ("data", "encoder", "device", "num_threads", "max_train", "max_valid", "max_test",
-               "max_length", "truncation", "epochs", "batch_size", "eval_batch_size", "seed")
-SECTIONS = ("tokenize", "encoder", "train", "predict", "truncation", "cache")
-DEFAULT_SECTIONS = {"tiny": SECTIONS, "quick": ("tokenize", "encoder", "train", "predict", "cache"),
+               "max_length", "truncation", "epochs", "batch_size", "eval_batch_size", "seed",
+               "train_encoder_layers", "encoder_lr", "encoder_attention_dropout")
+SECTIONS = ("tokenize", "encoder", "finetune", "train", "predict", "truncation", "cache")
+DEFAULT_SECTIONS = {"tiny": SECTIONS,
+                    "quick": ("tokenize", "encoder", "finetune", "train", "predict", "cache"),
                     "full": SECTIONS}
 
 
@@ -145,6 +151,13 @@ def main(argv=None) -> dict:
                                base.truncation)
             out["encoder"] = bench_encoder(encoder, tokenizer, ids, device)
         del encoder
+        if "finetune" in sections:
+            ids = encode_texts(tokenizer, splits.test["text"].tolist(), base.max_length,
+                               base.truncation)
+            # fp32 on CPUs without native bf16 (emulated bf16 is several times slower there).
+            prec = resolve_encoder_precision(base.encoder_precision, device)
+            out["finetune"] = bench_finetune(base, ids, device, prec)
+            out["finetune_vs_inference"] = out["finetune"]["finetune_vs_inference"]
         if "train" in sections or "predict" in sections or "cache" in sections:
             out["train"] = bench_train(base, splits, work)
             out["train_speedup"] = out["train"]["train_speedup"]
@@ -172,8 +185,9 @@ def main(argv=None) -> dict:
             shutil.rmtree(work, ignore_errors=True)
     out["loadavg_end"] = loadavg()
     out["seconds"] = time.perf_counter() - t_start
-    summary = [[k, f"{out[k]:.2f}x" if "speedup" in k else f"{out[k] * 100:.2f}"]
-               for k in ("train_speedup", "homework_test_accuracy", "ours_test_accuracy",
+    summary = [[k, f"{out[k]:.2f}x" if "speedup" in k or "_vs_" in k else f"{out[k] * 100:.2f}"]
+               for k in ("finetune_vs_inference", "train_speedup", "homework_test_accuracy",
+                         "ours_test_accuracy",
                          "cache_hit_speedup", "ours_warm_test_accuracy", "predict_speedup",
                          "predict_baseline_accuracy", "predict_accuracy") if k in out]
     if summary:

@@ -23,7 +23,7 @@ from tasks import promote_model
 @flow(name="promote-sentiment", persist_result=False)
 def promote_sentiment(
     version: Optional[int] = None,
-    preset: Literal["smoke", "quick", "homework"] = DEFAULT_PRESET,
+    preset: Literal["smoke", "quick", "full", "homework"] = DEFAULT_PRESET,
     tracking_uri: Optional[str] = None,
     model_name: Optional[str] = None,
     min_accuracy: Optional[float] = None,

@@ -32,7 +32,7 @@ from tasks import (evaluate_model, probe_registry, promote_model, register_model
 # a failure is returned as a state (flows/failure.py): nothing lands in ~/.prefect/storage.
 @flow(name="train-sentiment", log_prints=True, persist_result=False)
 def train_sentiment(
-    preset: Literal["smoke", "quick", "homework"] = DEFAULT_PRESET,
+    preset: Literal["smoke", "quick", "full", "homework"] = DEFAULT_PRESET,
     data: Optional[str] = None,
     run_dir: Optional[str] = None,
     cache_dir: Optional[str] = None,

@@ -1,7 +1,8 @@
 """Training checkpoints: a safetensors file holding the head's weights, the optimizer state and
-the RNG state, replaced atomically after every epoch, with the generation before it kept; and
-the check that a run may resume from one (readable, and every Config field marked ``resume``
-unchanged), made before any data or encoder is loaded."""
+the RNG state (and, when encoder layers train, their weights and AdamW state; the schedule's
+position is the loop state's global step), replaced atomically after every epoch, with the
+generation before it kept; and the check that a run may resume from one (readable, and every
+Config field marked ``resume`` unchanged), made before any data or encoder is loaded."""
 
 from __future__ import annotations
 
@@ -25,22 +26,22 @@ class ResumeError(RuntimeError):
     """A checkpoint cannot be resumed under the given config."""
 
 
-def _optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict, dict]:
+def _optimizer_tensors(opt: torch.optim.Optimizer, prefix: str = "optim") -> tuple[dict, dict]:
     sd = opt.state_dict()
     tensors, scalars = {}, {}
     for pid, st in sd["state"].items():
         for k, v in st.items():
             if torch.is_tensor(v):
-                tensors[f"optim.{pid}.{k}"] = v.detach().contiguous().cpu()
+                tensors[f"{prefix}.{pid}.{k}"] = v.detach().contiguous().cpu()
             else:
                 scalars[f"{pid}.{k}"] = v
     return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
 
 
-def _restore_optimizer(opt, tensors: dict, meta: dict) -> None:
+def _restore_optimizer(opt, tensors: dict, meta: dict, prefix: str = "optim") -> None:
     state: dict = {}
     for key, v in tensors.items():
-        if key.startswith("optim."):
+        if key.startswith(prefix + "."):
             _, pid, k = key.split(".", 2)
             state.setdefault(int(pid), {})[k] = v
     for key, v in meta["scalars"].items():
@@ -49,16 +50,26 @@ def _restore_optimizer(opt, tensors: dict, meta: dict) -> None:
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
-def save_checkpoint(path: Path, head: GRUHead, opt, state: dict) -> None:
-    """`state`: JSON-able loop state (epoch, history, best epoch, the run's config)."""
+def save_checkpoint(path: Path, head: GRUHead, opt, state: dict,
+                    encoder_state: dict | None = None, encoder_opt=None) -> None:
+    """`state`: JSON-able loop state (epoch, history, best epoch, the run's config).
+    `encoder_state`/`encoder_opt`: the trained encoder layers' weights and their optimizer."""
     from safetensors.torch import save_file
     tensors = {f"head.{k}": v.detach().contiguous().cpu() for k, v in head.state_dict().items()}
     opt_t, opt_meta = _optimizer_tensors(opt)
     tensors.update(opt_t)
+    extra_meta = {}
+    if encoder_state:
+        tensors.update({f"encoder.{k}": v.detach().contiguous().cpu()
+                        for k, v in encoder_state.items()})
+    if encoder_opt is not None:
+        enc_t, enc_meta = _optimizer_tensors(encoder_opt, "encoder_optim")
+        tensors.update(enc_t)
+        extra_meta["encoder_optimizer"] = json.dumps(enc_meta)
     tensors["rng.torch"] = torch.get_rng_state()
     if torch.cuda.is_available():
         tensors["rng.cuda"] = torch.cuda.get_rng_state()
-    meta = {"state": json.dumps(state), "optimizer": json.dumps(opt_meta)}
+    meta = {"state": json.dumps(state), "optimizer": json.dumps(opt_meta), **extra_meta}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
         _keep_as_previous(path)
@@ -89,8 +100,10 @@ def checkpoint_state(path: Path) -> dict:
         return json.loads(f.metadata()["state"])
 
 
-def load_checkpoint(path: Path, head: GRUHead, opt, device) -> dict:
-    """Restore head, optimizer and RNG state in place; returns the loop state."""
+def load_checkpoint(path: Path, head: GRUHead, opt, device, encoder=None,
+                    encoder_opt=None) -> dict:
+    """Restore head, optimizer and RNG state in place (and the trained layers of `encoder` and
+    `encoder_opt` when given); returns the loop state."""
     from safetensors import safe_open
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata()
@@ -99,6 +112,16 @@ def load_checkpoint(path: Path, head: GRUHead, opt, device) -> dict:
     head.to(device)
     _restore_optimizer(opt, {k: v.to(device) if not k.endswith(".step") else v
                              for k, v in tensors.items()}, json.loads(meta["optimizer"]))
+    if encoder is not None:
+        from .encoder_layers import load_trained_state
+        load_trained_state(encoder, {k[8:]: v for k, v in tensors.items()
+                                     if k.startswith("encoder.")}, str(path))
+    if encoder_opt is not None:
+        if "encoder_optimizer" not in meta:
+            raise ResumeError(f"{path}: the checkpoint has no encoder optimizer state")
+        _restore_optimizer(encoder_opt, {k: v.to(device) if not k.endswith(".step") else v
+                                         for k, v in tensors.items()},
+                           json.loads(meta["encoder_optimizer"]), "encoder_optim")
     torch.set_rng_state(tensors["rng.torch"])
     if "rng.cuda" in tensors and torch.cuda.is_available():
         torch.cuda.set_rng_state(tensors["rng.cuda"])

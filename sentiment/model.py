@@ -1,4 +1,5 @@
-"""BERTGRUSentiment: a frozen encoder, a bidirectional GRU over its last hidden states, a linear layer.
+"""BERTGRUSentiment: an encoder (frozen, or its top layers trained), a bidirectional GRU over
+its last hidden states, a linear layer.
 
 The head is its own module so it can run on precomputed encoder states (the state cache).
 Sizes have no defaults here: they come from ``Config`` (``build_model``) or a saved head.
@@ -11,6 +12,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
+
+from . import encoder_layers
 
 
 @dataclass
@@ -55,7 +58,8 @@ class GRUHead(nn.Module):
 
 
 class BERTGRUSentiment(nn.Module):
-    """The homework's model. ``bert`` is frozen here; only the GRU head trains."""
+    """The homework's model. ``bert`` is frozen unless ``train_encoder_layers`` lets its top
+    layers train; the embeddings always stay frozen."""
 
     def __init__(self, bert: nn.Module, hidden_dim: int, output_dim: int, n_layers: int,
                  bidirectional: bool, dropout: float):
@@ -63,24 +67,62 @@ class BERTGRUSentiment(nn.Module):
         self.bert = bert
         for p in self.bert.parameters():
             p.requires_grad_(False)
+        # Index of the first layer that trains; the layer count while the encoder is frozen.
+        self.first_trained = encoder_layers.num_layers(bert)
         embedding_dim = bert.config.to_dict()["hidden_size"]
         self.head = GRUHead(embedding_dim, hidden_dim, output_dim, n_layers, bidirectional, dropout)
         # The homework calls model.train(), which also puts BERT in train mode (its dropout on).
         self.encoder_dropout = True
 
+    def train_encoder_layers(self, n: int, name: str = "encoder") -> "BERTGRUSentiment":
+        """Let the top `n` encoder layers train (-1: all, 0: none); the embeddings stay frozen."""
+        self.first_trained = encoder_layers.first_trained_layer(self.bert, n, name)
+        for i, module in enumerate(self.bert.encoder.layer):
+            for p in module.parameters():
+                p.requires_grad_(i >= self.first_trained)
+        return self
+
+    @property
+    def trains_encoder(self) -> bool:
+        return self.first_trained < encoder_layers.num_layers(self.bert)
+
     def train(self, mode: bool = True) -> "BERTGRUSentiment":
         super().train(mode)
-        self.bert.train(mode and self.encoder_dropout)
+        if not self.trains_encoder:
+            self.bert.train(mode and self.encoder_dropout)
+            return self
+        # Frozen parts always run as they were cached: in eval mode, without dropout.
+        self.bert.train(False)
+        for module in encoder_layers.trained_modules(self.bert, self.first_trained):
+            module.train(mode)
         return self
 
     def encode(self, text: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        if not self.trains_encoder:
+            with torch.no_grad():
+                return self.bert(input_ids=text, attention_mask=attention_mask)[0]
         with torch.no_grad():
-            return self.bert(input_ids=text, attention_mask=attention_mask)[0]
+            hidden = encoder_layers.states_entering(self.bert, text, attention_mask,
+                                                    self.first_trained)
+        return self.encode_from(hidden, attention_mask)
+
+    def encode_from(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        """The trained top layers on the states entering the first of them (cached or not)."""
+        return encoder_layers.run_layers(self.bert, hidden, attention_mask, self.first_trained)
 
     def forward(self, text: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         embedded = self.encode(text, attention_mask)
         lengths = attention_mask.sum(1) if attention_mask is not None else None
         return self.head(embedded.to(self.head.out.weight.dtype), lengths)
+
+    def encoder_state(self) -> dict[str, torch.Tensor]:
+        """The trained encoder layers' weights (empty when the encoder is frozen)."""
+        if not self.trains_encoder:
+            return {}
+        return encoder_layers.trained_state(self.bert, self.first_trained)
+
+    def encoder_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        return [(n, p) for n, p in self.bert.named_parameters() if p.requires_grad]
 
 
 def count_parameters(model: nn.Module) -> dict:

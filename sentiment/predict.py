@@ -55,15 +55,17 @@ class SentimentModel:
     def load(cls, model_dir: str | Path, encoder_dir: str | Path | None = None,
              device: str | None = None, precision: str | None = None,
              batch_size: int | None = None) -> "SentimentModel":
-        """Load a saved model folder (or the run directory holding one). The encoder comes from
-        `encoder_dir` or the name in its preprocessing spec. Device, encoder precision and batch
-        size are choices of the loading machine; None takes Config's default for each (precision
-        'auto' resolves per device, as in training)."""
+        """Load a saved model folder (or the run directory holding one). The base encoder comes
+        from `encoder_dir` or the name in its preprocessing spec; a fine-tuned model's trained
+        layers (in the folder) go over it. Device, encoder precision and batch size are choices
+        of the loading machine; None takes Config's default for each (precision 'auto' resolves
+        per device, as in training)."""
         head, spec = model_folder.load(model_dir)
         if encoder_dir:
             encoder, tokenizer, _ = encoders.load_encoder(str(encoder_dir))
         else:
             encoder, tokenizer, _ = encoders.load_encoder(spec.encoder, spec.encoder_revision)
+        model_folder.load_encoder_layers(model_folder.locate(model_dir), encoder)
         dev = select_device(device or default("device"))
         c = head.config
         model = BERTGRUSentiment(encoder, c.hidden_dim, c.output_dim, c.n_layers, c.bidirectional,

@@ -1,4 +1,5 @@
-"""Encoder-state cache: the frozen encoder's last hidden states, computed once per key.
+"""Encoder-state cache: the frozen encoder's last hidden states, or, when the top layers train,
+the hidden states entering the first trained layer; computed once per key.
 
 Layout of one entry (a folder named by its key):
     manifest.json   key inputs, shapes, dtype, sizes
@@ -53,9 +54,13 @@ class StateStore:
         return torch.from_numpy(out).to(dtype), torch.from_numpy(lens.astype(np.int64))
 
 
-def cache_key(encoder_id: str, tokens_fingerprint: str, precision: str) -> str:
+def cache_key(encoder_id: str, tokens_fingerprint: str, precision: str,
+              layer: int | None = None) -> str:
+    """`layer`: the states entering that layer; None for the encoder's output (the key of the
+    frozen encoder's entries, unchanged since before layers could train)."""
+    at = "" if layer is None else f"|layer={layer}"
     return hashlib.sha256(f"v{FORMAT_VERSION}|enc={encoder_id}|tok={tokens_fingerprint}|"
-                          f"prec={precision}".encode()).hexdigest()[:20]
+                          f"prec={precision}{at}".encode()).hexdigest()[:20]
 
 
 def entry_path(cache_dir: str | Path, key: str) -> Path:
@@ -84,16 +89,23 @@ def encoder_autocast(device: torch.device, precision: str):
 
 
 @torch.inference_mode()
-def encode_batch(encoder, ids: torch.Tensor, mask: torch.Tensor, device, precision: str) -> torch.Tensor:
+def encode_batch(encoder, ids: torch.Tensor, mask: torch.Tensor, device, precision: str,
+                 layer: int | None = None) -> torch.Tensor:
+    """The encoder's output, or hidden_states[layer] (embeddings + layers [0, layer))."""
+    from .encoder_layers import states_entering
     with encoder_autocast(device, precision):
-        return encoder(input_ids=ids.to(device), attention_mask=mask.to(device))[0]
+        if layer is None:
+            return encoder(input_ids=ids.to(device), attention_mask=mask.to(device))[0]
+        return states_entering(encoder, ids.to(device), mask.to(device), layer)
 
 
 def get_or_build(encoder, tokens, *, encoder_id: str, cache_dir: str | Path, device,
                  precision: str, pad_id: int, token_budget: int = 8192, progress: bool = False,
-                 name: str = "split", meta: dict | None = None) -> tuple[StateStore, dict]:
-    """The cached states for a TokenizedSplit; built (and timed) on a miss. Returns (store, info)."""
-    key = cache_key(encoder_id, tokens.fingerprint, precision)
+                 name: str = "split", meta: dict | None = None,
+                 layer: int | None = None) -> tuple[StateStore, dict]:
+    """The cached states for a TokenizedSplit; built (and timed) on a miss. Returns (store, info).
+    `layer`: cache the states entering that encoder layer instead of the encoder's output."""
+    key = cache_key(encoder_id, tokens.fingerprint, precision, layer)
     final = entry_path(cache_dir, key)
     remove_stale_temps(final.parent)  # builds killed mid-way: their pid is gone
     if (final / "manifest.json").exists():
@@ -112,7 +124,8 @@ def get_or_build(encoder, tokens, *, encoder_id: str, cache_dir: str | Path, dev
         batches = length_sorted_batches(lengths, token_budget=token_budget)
         for idx in show_progress(batches, f"encode {name}", progress):
             ids, mask = pad_ids([tokens.input_ids[i] for i in idx], pad_id)
-            out = encode_batch(encoder, ids, mask, device, precision).to("cpu", torch.float16).numpy()
+            out = encode_batch(encoder, ids, mask, device, precision, layer).to(
+                "cpu", torch.float16).numpy()
             for row, i in enumerate(idx):
                 states[offsets[i]:offsets[i + 1]] = out[row, :lengths[i]]
         states.flush()
@@ -121,7 +134,8 @@ def get_or_build(encoder, tokens, *, encoder_id: str, cache_dir: str | Path, dev
         seconds = time.perf_counter() - t0
         manifest = {"format": FORMAT_VERSION, "key": key, "encoder_id": encoder_id,
                     "tokens_fingerprint": tokens.fingerprint, "precision": precision,
-                    "n_reviews": len(lengths), "n_tokens": total, "hidden_size": hidden,
+                    "layer": layer, "n_reviews": len(lengths), "n_tokens": total,
+                    "hidden_size": hidden,
                     "dtype": "float16", "seconds": seconds,
                     "bytes": (tmp / "states.npy").stat().st_size, **(meta or {})}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))

@@ -26,6 +26,7 @@ from .checkpoints import BEST, CHECKPOINT, load_checkpoint, resume_point, save_c
 from .features import build_features, head_autocast
 from .model import BERTGRUSentiment, GRUHead, count_parameters
 from .model_folder import MODEL_DIR, load_weights, save_weights
+from .optimization import Optimizers
 from .progress import progress as show_progress
 from .utils import (atomic_path, atomic_write_text, resolve_encoder_precision, seed_everything,
                     select_device, set_threads)
@@ -84,6 +85,13 @@ def run_epoch(model, feats, batches, criterion, device, optimizer=None, hooks=No
             "tokens_per_s": tokens / max(seconds, 1e-9), "steps": len(batches), "probs": probs}
 
 
+def epoch_batches(cfg, feats, epoch: int) -> list:
+    # Batch order depends only on (seed, epoch): a resumed run sees the same batches.
+    rng = np.random.default_rng([cfg.seed, epoch])
+    return (bucketed_batches(feats.lengths, cfg.batch_size, rng) if cfg.bucket_batches
+            else random_batches(len(feats.lengths), cfg.batch_size, rng))
+
+
 def eval_batches(lengths, cfg) -> list:
     return length_sorted_batches(lengths, batch_size=cfg.eval_batch_size)
 
@@ -118,7 +126,8 @@ def prepare(cfg, splits=None) -> Prepared:
         splits = data_mod.load_splits(cfg)
     timings["load_data_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    encoder, tokenizer, encoder_spec = encoders.load_encoder(cfg.encoder, cfg.encoder_revision)
+    encoder, tokenizer, encoder_spec = encoders.load_encoder(
+        cfg.encoder, cfg.encoder_revision, attention_dropout=cfg.encoder_attention_dropout)
     timings["load_encoder_s"] = time.perf_counter() - t
     t = time.perf_counter()
     frames = dict(splits.items())
@@ -165,8 +174,11 @@ def build_model(cfg, encoder) -> BERTGRUSentiment:
     torch.manual_seed(cfg.seed)
     model = BERTGRUSentiment(encoder, cfg.hidden_dim, cfg.output_dim, cfg.n_layers,
                              cfg.bidirectional, cfg.dropout)
+    model.train_encoder_layers(cfg.train_encoder_layers, cfg.encoder)
     # With the cache the encoder never runs in training, so its dropout cannot apply.
     model.encoder_dropout = not cfg.cache_states
+    if model.trains_encoder and cfg.gradient_checkpointing:
+        encoder.activation_checkpointing_enable({"use_reentrant": False})
     return model
 
 
@@ -177,7 +189,8 @@ def fit(cfg, prep: Prepared, hooks: TrainHooks | None = None) -> dict:
     device = prep.device
     model = build_model(cfg, prep.encoder)
     model.head.to(device)
-    optimizer = torch.optim.Adam(model.head.parameters(), lr=cfg.lr)
+    train_f, valid_f = prep.features["train"], prep.features["valid"]
+    optimizer = Optimizers(cfg, model, device, cfg.epochs * len(epoch_batches(cfg, train_f, 0)))
     criterion = nn.BCEWithLogitsLoss()
     history: list = []
     best_val = math.inf
@@ -187,20 +200,18 @@ def fit(cfg, prep: Prepared, hooks: TrainHooks | None = None) -> dict:
     if cfg.resume:
         # Chosen (and read through) before data loading when the run folder is owned.
         start = run_folder.checked_resume_point(run_dir) or resume_point(run_dir, cfg, hooks.report)
-        state = load_checkpoint(start, model.head, optimizer, device)
+        state = load_checkpoint(start, model.head, optimizer.head, device,
+                                model.bert if model.trains_encoder else None, optimizer.encoder)
         start_epoch, history = state["epoch"], state["history"]
         best_val, best_epoch = state["best_val_loss"], state["best_epoch"]
         hooks.report(f"Resuming from epoch {start_epoch} ({start})")
     else:
         seed_everything(cfg.seed)
         torch.manual_seed(cfg.seed)
-    train_f, valid_f = prep.features["train"], prep.features["valid"]
     step = sum(h["steps"] for h in history)
+    optimizer.steps_done = step  # the encoder's learning-rate schedule continues from here
     for epoch in range(start_epoch, cfg.epochs):
-        # Batch order depends only on (seed, epoch): a resumed run sees the same batches.
-        rng = np.random.default_rng([cfg.seed, epoch])
-        batches = (bucketed_batches(train_f.lengths, cfg.batch_size, rng) if cfg.bucket_batches
-                   else random_batches(len(train_f.lengths), cfg.batch_size, rng))
+        batches = epoch_batches(cfg, train_f, epoch)
         t0 = time.perf_counter()
         tr = run_epoch(model, train_f, batches, criterion, device, optimizer, hooks, step,
                        cfg.progress, f"epoch {epoch + 1} train")
@@ -214,10 +225,11 @@ def fit(cfg, prep: Prepared, hooks: TrainHooks | None = None) -> dict:
         history.append(rec)
         if va["loss"] < best_val:
             best_val, best_epoch = va["loss"], epoch + 1
-            save_weights(run_dir / BEST, model.head)
-        save_checkpoint(ckpt, model.head, optimizer,
+            model_folder.save_trained(run_dir / BEST, model)
+        save_checkpoint(ckpt, model.head, optimizer.head,
                         {"epoch": epoch + 1, "history": history, "best_val_loss": best_val,
-                         "best_epoch": best_epoch, "config": cfg.to_dict()})
+                         "best_epoch": best_epoch, "global_step": step, "config": cfg.to_dict()},
+                        model.encoder_state(), optimizer.encoder)
         m, s = divmod(int(round(secs)), 60)
         hooks.report(f"Epoch: {epoch + 1:02} | Epoch Time: {m}m {s}s\n"
                      f"\tTrain Loss: {tr['loss']:.3f} | Train Acc: {tr['acc'] * 100:.2f}%\n"
@@ -257,7 +269,7 @@ def _train(cfg, splits, hooks: TrainHooks) -> dict:
     res = fit(cfg, prep, hooks)
     timings["train_s"] = time.perf_counter() - t
     model = res["model"]
-    load_weights(run_dir / BEST, model.head)
+    model_folder.load_trained(run_dir / BEST, model)
     t = time.perf_counter()
     test_f = prep.features["test"]
     te = run_epoch(model, test_f, eval_batches(test_f.lengths, cfg), nn.BCEWithLogitsLoss(),
@@ -267,7 +279,8 @@ def _train(cfg, splits, hooks: TrainHooks) -> dict:
     hooks.report(f"Test Loss: {te['loss']:.3f} | Test Acc: {test_metrics['accuracy'] * 100:.2f}% "
                  f"(best epoch {res['best_epoch']})")
     model_dir = run_dir / MODEL_DIR
-    model_folder.save(model.head.cpu(), model_dir, preprocessing.from_config(cfg))
+    model_folder.save(model.head.cpu(), model_dir, preprocessing.from_config(cfg),
+                      model.encoder_state())
     import pandas as pd
     test_df = prep.splits.test
     with atomic_path(run_dir / TEST_PREDICTIONS) as tmp:

@@ -60,9 +60,9 @@ def test_train_help_shows_defaults_what_presets_set_and_the_default_preset(home)
     r = sentiment("train", "--help", home=home)
     assert r.returncode == 0, r.stderr
     text = " ".join(r.stdout.split())  # undo argparse's line wrapping
-    assert "--batch-size N Training batch size (reviews). Default: 128 (quick: 32, smoke: 16)." \
-        in text
-    assert "Default: 512 (quick: 256, smoke: 64)." in text  # --max-length
+    assert "--batch-size N Training batch size (reviews). Default: 128 (full: 16, quick: 16, " \
+        "smoke: 16)." in text
+    assert "Default: 512 (full: 256, quick: 256, smoke: 64)." in text  # --max-length
     assert "Without --preset this is the homework preset" in text and "~46 min" in text
     assert "Default: homework." in text
 

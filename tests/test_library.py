@@ -83,7 +83,7 @@ def test_real_splits_match_homework(imdb_dir):
 def test_preset_subsets_are_stratified_and_deterministic(imdb_dir):
     cfg = Config.from_preset("quick", data=str(imdb_dir))
     a, b = data_mod.load_splits(cfg), data_mod.load_splits(cfg)
-    assert a.sizes() == {"train": 4000, "valid": 1000, "test": 2000}
+    assert a.sizes() == {"train": cfg.max_train, "valid": cfg.max_valid, "test": cfg.max_test}
     assert a.test["text"].tolist() == b.test["text"].tolist()
     full = data_mod.load_splits(Config(data=str(imdb_dir)))
     share = full.train["label"].mean()
@@ -399,8 +399,8 @@ def test_cli_unknown_encoder_with_valid_data_names_the_encoder(tmp_path, imdb_di
 def test_config_presets_and_overrides():
     hw = Config.from_preset("homework")
     assert (hw.max_length, hw.batch_size, hw.epochs, hw.max_train) == (512, 128, 2, None)
-    q = Config.from_preset("quick", epochs=1, max_train=None)
-    assert q.epochs == 1 and q.max_train == 4000  # None means "not given"
+    q = Config.from_preset("quick", epochs=3, max_train=None)
+    assert q.epochs == 3 and q.max_train == 2500  # None means "not given"
     with pytest.raises(ValueError, match="unknown preset"):
         Config.from_preset("huge")
     with pytest.raises(ValueError, match="unknown config field"):
