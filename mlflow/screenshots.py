@@ -80,7 +80,7 @@ def _imdb() -> str:
 
 def make_demo_store(folder: Path, data: str | None) -> str:
     """Two tracked tiny trainings, both registered, the first promoted."""
-    from sentiment import registry, tracked_run
+    from sentiment import champion, registry, tracked_run
     from sentiment.config import Config
     uri = f"sqlite:///{folder}/mlflow.db"
     os.environ.setdefault("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "1")
@@ -95,7 +95,7 @@ def make_demo_store(folder: Path, data: str | None) -> str:
         print(f"demo: run {res['run_id']} -> {reg['model_uri']} "
               f"(test accuracy {res['test_accuracy']:.3f})", flush=True)
         if i == 1:
-            registry.promote(cfg, version=reg["version"])
+            champion.promote(cfg, version=reg["version"])
     return uri
 
 

@@ -1,6 +1,6 @@
 """The promotion gate as a pure function: no MLflow, no I/O, so every branch is unit-testable.
 
-``registry.promote`` reads the accuracies from the registry, brings them onto one test set (the
+``champion.promote`` reads the accuracies from the registry, brings them onto one test set (the
 candidate's: a champion measured elsewhere is re-scored there first), asks ``decide`` and moves
 the alias. The gate, in order: the candidate reaches ``min_accuracy``; it beats the
 bag-of-words baseline trained on the same data by ``min_lift_over_baseline`` (when a baseline

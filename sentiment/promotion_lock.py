@@ -12,7 +12,7 @@ those steps can both "win" or leave the worse version as champion. The lock seri
   killed while holding it blocks the next one for at most ``LEASE_S`` seconds.
 
 The lease is not a consensus protocol; the registry's compare-and-set on the alias
-(``registry.promote``) is what keeps the outcome right if two promoters ever overlap.
+(``champion.promote``) is what keeps the outcome right if two promoters ever overlap.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from .batching import bucketed_batches, length_sorted_batches, random_batches
 from .checkpoints import BEST, CHECKPOINT, load_checkpoint, resume_point, save_checkpoint
 from .features import build_features, head_autocast
 from .model import BERTGRUSentiment, GRUHead, count_parameters
-from .model_folder import MODEL_DIR, load_weights, save_weights
+from .model_folder import MODEL_DIR
 from .optimization import Optimizers
 from .progress import progress as show_progress
 from .utils import (atomic_path, atomic_write_text, resolve_encoder_precision, seed_everything,

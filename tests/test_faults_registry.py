@@ -189,7 +189,7 @@ def _clear_champion(client, name=NAME):
 
 
 def test_candidate_below_the_baseline_is_refused(store):
-    from sentiment import registry
+    from sentiment import champion
     va = _register(store.a)
     _clear_champion(store.client)
     acc = float(store.client.get_model_version(NAME, str(va)).tags["test_accuracy"])
@@ -197,7 +197,7 @@ def test_candidate_below_the_baseline_is_refused(store):
     cfg = store.a.cfg.replace(min_accuracy=0.0, min_lift_over_baseline=0.0)
     baseline = {"accuracy": min(1.0, acc + 0.05), "test_set": store.a.test_set,
                 "run_id": "baseline-run", "version": None}
-    d = registry.promote(cfg, version=va, baseline=baseline)
+    d = champion.promote(cfg, version=va, baseline=baseline)
     assert not d["promoted"]
     assert "does not beat the bag-of-words baseline" in d["reason"], d["reason"]
     assert d["compared"]["lift_over_baseline"] == pytest.approx(acc - baseline["accuracy"])
@@ -207,26 +207,26 @@ def test_candidate_below_the_baseline_is_refused(store):
     assert tags[f"promotion.{n}.decision"] == "rejected"
     assert float(tags[f"promotion.{n}.baseline_accuracy"]) == baseline["accuracy"]
     # Beaten by the required lift: promoted.
-    ok = registry.promote(cfg, version=va,
+    ok = champion.promote(cfg, version=va,
                           baseline={**baseline, "accuracy": acc - 0.05})
     assert ok["promoted"], ok["reason"]
     # A baseline from another test set is no comparison at all.
-    other = registry.promote(cfg, version=va,
+    other = champion.promote(cfg, version=va,
                              baseline={**baseline, "test_set": store.b.test_set})
     assert not other["promoted"] and "no like-for-like comparison" in other["reason"]
     _clear_champion(store.client)
 
 
 def test_champion_from_another_test_set_is_rescored(store):
-    from sentiment import registry
+    from sentiment import champion
     from sentiment.data import load_splits
     from sentiment.metrics import classification_metrics
     from sentiment.predict import SentimentModel
     va, vb = _register(store.a), _register(store.b)
     _clear_champion(store.client)
     cfg = store.a.cfg.replace(min_accuracy=0.0)
-    assert registry.promote(cfg, version=vb)["promoted"]  # b: champion, tested on its own set
-    d = registry.promote(cfg, version=va)
+    assert champion.promote(cfg, version=vb)["promoted"]  # b: champion, tested on its own set
+    d = champion.promote(cfg, version=va)
     test = load_splits(store.a.cfg).test
     probs = SentimentModel.load(store.b.run_dir, device="cpu").predict_proba(test["text"].tolist())
     expected = classification_metrics(test["label"].to_numpy(), probs)["accuracy"]
@@ -247,17 +247,17 @@ def test_champion_from_another_test_set_is_rescored(store):
 
 
 def test_champion_that_cannot_be_rescored_refuses_the_comparison(store, monkeypatch):
-    from sentiment import data, registry
+    from sentiment import champion, data
     va, vb = _register(store.a), _register(store.b)
     _clear_champion(store.client)
     cfg = store.a.cfg.replace(min_accuracy=0.0)
-    assert registry.promote(cfg, version=vb)["promoted"]
+    assert champion.promote(cfg, version=vb)["promoted"]
 
     def gone(_cfg):
         raise FileNotFoundError("/data/imdb: no such folder")
 
     monkeypatch.setattr(data, "load_splits", gone)
-    d = registry.promote(cfg, version=va)
+    d = champion.promote(cfg, version=va)
     assert not d["promoted"]
     assert "cannot compare with the champion (version" in d["reason"]
     assert "no such folder" in d["reason"]
@@ -271,7 +271,7 @@ def test_champion_that_cannot_be_rescored_refuses_the_comparison(store, monkeypa
 
 _PROMOTER = r"""
 import json, sys
-from sentiment import registry
+from sentiment import champion
 from sentiment.config import Config
 cfg = Config.from_dict(json.loads(sys.argv[1]))
 version = int(sys.argv[2])
@@ -279,7 +279,7 @@ print("ready", flush=True)
 for line in sys.stdin:
     if line.strip() != "go":
         break
-    d = registry.promote(cfg, version=version)
+    d = champion.promote(cfg, version=version)
     print(json.dumps({"promoted": d["promoted"], "reason": d["reason"],
                       "record": d["audit_record"]}), flush=True)
 """

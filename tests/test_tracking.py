@@ -101,7 +101,7 @@ def _captured_output():
 def store(tmp_path_factory):
     from mlflow import MlflowClient
 
-    from sentiment import registry, tracked_run
+    from sentiment import champion, registry, tracked_run
     from sentiment_cli.main import main as cli_main
     from sentiment.predict import SentimentModel
 
@@ -141,7 +141,7 @@ def store(tmp_path_factory):
         run2_id = re.search(r'"run_id": "([0-9a-f]+)"', out.getvalue()).group(1)
         cfg2 = _cfg(tmp, "run2", seed=7)
         reg2 = registry.register_model(run2_id, str(tmp / "run2"), cfg2)
-        first_promotion = registry.promote(cfg1, version=1)
+        first_promotion = champion.promote(cfg1, version=1)
 
         expected = {}
         for v, run_dir in ((1, tmp / "run1"), (2, tmp / "run2")):
@@ -394,7 +394,7 @@ def test_promotion_decide():
 
 
 def test_promote_gate(store):
-    from sentiment import registry
+    from sentiment import champion
     from sentiment.promotion import decide
     c = store.client
     first = store.first_promotion
@@ -406,23 +406,23 @@ def test_promote_gate(store):
     assert v1.tags["promotion_compared_to"] == "none" and v1.tags["promotion_reason"]
 
     acc1, acc2 = (float(c.get_model_version(NAME, v).tags["test_accuracy"]) for v in "12")
-    strict = registry.promote(store.cfg.replace(min_accuracy=1.0))  # newest = version 2
+    strict = champion.promote(store.cfg.replace(min_accuracy=1.0))  # newest = version 2
     assert not strict["promoted"] and strict["candidate"]["version"] == 2
     assert "below the minimum" in strict["reason"]
     assert int(c.get_model_version_by_alias(NAME, "champion").version) == 1
     assert c.get_model_version(NAME, "2").tags["promotion_decision"] == "rejected"
     assert c.get_model_version(NAME, "2").tags["promotion_compared_to"] == "1"
 
-    res = registry.promote(store.cfg, version=2)
+    res = champion.promote(store.cfg, version=2)
     want, _ = decide(acc2, acc1, 0.0, 0.0)
     assert res["promoted"] is want
     assert res["champion_before"] == {"version": 1, "accuracy": acc1}
     champion = int(c.get_model_version_by_alias(NAME, "champion").version)
     assert champion == (2 if want else 1)
-    again = registry.promote(store.cfg, version=champion)
+    again = champion.promote(store.cfg, version=champion)
     assert not again["promoted"] and "already holds" in again["reason"]
     with pytest.raises(ValueError, match="no version 42"):
-        registry.promote(store.cfg, version=42)
+        champion.promote(store.cfg, version=42)
 
 
 # ---------------------------------------------------------------------------------------
