@@ -83,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sentiment {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"sentiment {args.command}: interrupted; `--run-dir RUN_FOLDER --resume` continues it from its last "
-              "checkpoint", file=sys.stderr)
+        print(f"sentiment {args.command}: interrupted; `--run-dir RUN_FOLDER --resume` "
+              "continues it from its last checkpoint", file=sys.stderr)
         return 130
 
 

@@ -182,7 +182,7 @@ def test_pipeline_runs_the_flow_and_prints_commands_that_work(imdb_dir, home, tm
     # The printed predict command, run as printed (here through this interpreter).
     predict = next(line for line in out if line.startswith("Predict: "))[len("Predict: "):]
     assert predict.startswith(f"MLFLOW_TRACKING_URI={uri} ")
-    assert f" -m sentiment_cli.main predict --model models:/imdb-sentiment@champion " in predict
+    assert " -m sentiment_cli.main predict --model models:/imdb-sentiment@champion " in predict
     p = subprocess.run(predict, shell=True, capture_output=True, text=True, cwd=tmp_path,
                        env=_env(home), timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
