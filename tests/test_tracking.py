@@ -417,9 +417,9 @@ def test_promote_gate(store):
     want, _ = decide(acc2, acc1, 0.0, 0.0)
     assert res["promoted"] is want
     assert res["champion_before"] == {"version": 1, "accuracy": acc1}
-    champion = int(c.get_model_version_by_alias(NAME, "champion").version)
-    assert champion == (2 if want else 1)
-    again = champion.promote(store.cfg, version=champion)
+    holder = int(c.get_model_version_by_alias(NAME, "champion").version)
+    assert holder == (2 if want else 1)
+    again = champion.promote(store.cfg, version=holder)
     assert not again["promoted"] and "already holds" in again["reason"]
     with pytest.raises(ValueError, match="no version 42"):
         champion.promote(store.cfg, version=42)
