@@ -83,7 +83,7 @@ def test_real_splits_match_homework(imdb_dir):
 def test_preset_subsets_are_stratified_and_deterministic(imdb_dir):
     cfg = Config.from_preset("quick", data=str(imdb_dir))
     a, b = data_mod.load_splits(cfg), data_mod.load_splits(cfg)
-    assert a.sizes() == {"train": 4000, "valid": 1000, "test": 2000}
+    assert a.sizes() == {"train": 2500, "valid": 500, "test": 2000}
     assert a.test["text"].tolist() == b.test["text"].tolist()
     full = data_mod.load_splits(Config(data=str(imdb_dir)))
     share = full.train["label"].mean()
