@@ -157,7 +157,8 @@ def _ensure_registered_model(client, name: str) -> None:
         pass
     try:
         client.create_registered_model(
-            name, description="IMDB review sentiment: a frozen encoder with a BiGRU head. "
+            name, description="IMDB review sentiment: a BERT-family encoder (frozen or fine-tuned) "
+            "with a BiGRU head. "
             "Input: a `text` column; output: `probability` (P(positive)) and `label`. "
             f"Load the approved model with mlflow.pyfunc.load_model('models:/{name}@{CHAMPION}').")
     except MlflowException:
