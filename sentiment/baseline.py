@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .utils import atomic_path, atomic_write_text
+from .utils import atomic_path, atomic_write_text, checked_texts
 
 VOCABULARY = "vocabulary.json"
 WEIGHTS = "weights.safetensors"
@@ -54,10 +54,7 @@ class BaselineModel:
         self.intercept = float(intercept)
 
     def predict_proba(self, texts) -> np.ndarray:
-        texts = list(texts)
-        bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
-        if bad:
-            raise TypeError(f"texts must be strings; item(s) {bad[:5]} are not")
+        texts = checked_texts(texts)
         if not texts:
             return np.zeros(0, dtype=np.float32)
         z = self.vectorizer.transform(texts) @ self.coef + self.intercept

@@ -18,8 +18,8 @@ from pathlib import Path
 from . import baseline, provenance
 from .data import load_splits
 from .mlflow_store import connect, ensure_experiment, tracking_uri
-from .registry import (MODEL_NAME_IN_RUN, PYFUNC_FILE, export_code, model_signature,
-                       pip_requirements)
+from .registry import (MODEL_NAME_IN_RUN, PYFUNC_FILE, ensure_registered_model, export_code,
+                       model_signature, pip_requirements)
 from .tracked_run import DESCRIPTION, FLOW_RUN_URL, SOURCE_NAME, SOURCE_TYPE, TEST_METRICS
 
 log = logging.getLogger(__name__)
@@ -69,22 +69,11 @@ def _tags(cfg, splits, res: dict, extra: dict | None) -> dict:
     return {**tags, **extra, ROLE_TAG: ROLE, TEST_SET_TAG: splits.test_fingerprint}
 
 
-def _ensure_registered_model(client, name: str) -> None:
-    from mlflow.exceptions import MlflowException
-    try:
-        client.get_registered_model(name)
-        return
-    except MlflowException:
-        pass
-    try:
-        client.create_registered_model(
-            name, tags={ROLE_TAG: ROLE},
-            description="IMDB review sentiment, the bag-of-words baseline: TF-IDF over word "
-            "1-2 grams and a logistic regression, trained beside every training run on its "
-            "training split. A promoted model must beat it on the same test set. Input: a "
-            "`text` column; output: `probability` (P(positive)) and `label`.")
-    except MlflowException:
-        pass  # created concurrently
+BASELINE_DESCRIPTION = (
+    "IMDB review sentiment, the bag-of-words baseline: TF-IDF over word "
+    "1-2 grams and a logistic regression, trained beside every training run on its "
+    "training split. A promoted model must beat it on the same test set. Input: a "
+    "`text` column; output: `probability` (P(positive)) and `label`.")
 
 
 def train_baseline(cfg, tags: dict[str, str] | None = None) -> dict:
@@ -140,7 +129,7 @@ def train_baseline(cfg, tags: dict[str, str] | None = None) -> dict:
                               "n_features": res["n_features"]})
             finally:
                 sys.path[:] = saved_path
-        _ensure_registered_model(client, name)
+        ensure_registered_model(client, name, BASELINE_DESCRIPTION, tags={ROLE_TAG: ROLE})
         acc = float(test["accuracy"])
         mv = client.create_model_version(
             name, source=info.model_uri, run_id=run_id, model_id=info.model_id,

@@ -17,7 +17,7 @@ from .config import default
 from .model import BERTGRUSentiment
 from .preprocessing import Preprocessing
 from .state_cache import encoder_autocast
-from .utils import resolve_encoder_precision, select_device
+from .utils import checked_texts, resolve_encoder_precision, select_device
 
 # The homework's two example reviews: what `predict` shows without input, and what a tracked
 # run predicts as its examples.
@@ -77,10 +77,7 @@ class SentimentModel:
 
     @torch.inference_mode()
     def predict_proba(self, texts) -> np.ndarray:
-        texts = list(texts)
-        bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
-        if bad:
-            raise TypeError(f"texts must be strings; item(s) {bad[:5]} are not")
+        texts = checked_texts(texts)
         if not texts:
             return np.zeros(0, dtype=np.float32)
         ids = self.preprocessing.encode(self.tokenizer, texts)

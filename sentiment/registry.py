@@ -146,7 +146,14 @@ def _source_tags(run) -> dict:
             if k in ("mlflow.source.name", "mlflow.source.type", "mlflow.source.git.commit")}
 
 
-def _ensure_registered_model(client, name: str) -> None:
+def _model_description(name: str) -> str:
+    return ("IMDB review sentiment: a BERT-family encoder (frozen or fine-tuned) with a BiGRU "
+            "head. Input: a `text` column; output: `probability` (P(positive)) and `label`. "
+            f"Load the approved model with mlflow.pyfunc.load_model('models:/{name}@{CHAMPION}').")
+
+
+def ensure_registered_model(client, name: str, description: str | None = None,
+                            tags: dict | None = None) -> None:
     """Create the registered model with its description when it is missing, quietly
     (mlflow.register_model would announce that it "already exists" on every call)."""
     from mlflow.exceptions import MlflowException
@@ -156,11 +163,8 @@ def _ensure_registered_model(client, name: str) -> None:
     except MlflowException:
         pass
     try:
-        client.create_registered_model(
-            name, description="IMDB review sentiment: a BERT-family encoder (frozen or fine-tuned) "
-            "with a BiGRU head. "
-            "Input: a `text` column; output: `probability` (P(positive)) and `label`. "
-            f"Load the approved model with mlflow.pyfunc.load_model('models:/{name}@{CHAMPION}').")
+        client.create_registered_model(name, tags=tags,
+                                       description=description or _model_description(name))
     except MlflowException:
         pass  # created concurrently
 
@@ -292,7 +296,7 @@ def register_model(run_id: str, run_dir: str, cfg) -> dict:
     fingerprint = run.data.tags.get("data_fingerprint", "")
     tags = version_tags(run, spec, acc)
     description = _describe(spec, acc, fingerprint, run_id)
-    _ensure_registered_model(client, name)
+    ensure_registered_model(client, name)
     mv = _version_of_run(client, name, run_id)
     if mv is not None:
         model_id = getattr(mv, "model_id", None)

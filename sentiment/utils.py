@@ -144,3 +144,13 @@ def set_threads(n: int | None) -> None:
     if n:
         import torch
         torch.set_num_threads(n)
+
+
+def checked_texts(texts) -> list[str]:
+    """`texts` as a list, refused in one line when an item is not a string (every predictor
+    scores strings only; a number or None would otherwise be tokenized as garbage or crash)."""
+    texts = list(texts)
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+    if bad:
+        raise TypeError(f"texts must be strings; item(s) {bad[:5]} are not")
+    return texts

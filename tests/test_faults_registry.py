@@ -299,7 +299,7 @@ def test_two_promoters_at_once_end_with_the_better_champion(store):
         run = client.create_run(exp)
         client.log_metric(run.info.run_id, "test_accuracy", acc)
         client.set_terminated(run.info.run_id)
-        registry._ensure_registered_model(client, name)
+        registry.ensure_registered_model(client, name)
         mv = client.create_model_version(name, source, run_id=run.info.run_id, tags={
             "test_accuracy": repr(acc), "test_set": "0" * 16, "run_id": run.info.run_id})
         versions[acc] = int(mv.version)
