@@ -196,8 +196,8 @@ def output_target(output: str, overwrite: bool = False, now: Optional[datetime] 
             raise ScoringInputError(f"output {output} is a folder; name a new .parquet file "
                                     "or a folder without the .parquet suffix")
         if path.exists() and not overwrite:
-            raise ScoringInputError(f"output {output} exists; choose a new file, a folder, or "
-                                    "overwrite it explicitly")
+            raise ScoringInputError(f"output {output} exists; name a new file or a folder, or "
+                                    "replace it with overwrite (--overwrite)")
         target = path
     else:
         if path.exists() and not path.is_dir():
