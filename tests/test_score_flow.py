@@ -144,3 +144,26 @@ def test_bad_input_fails_the_flow_in_one_line_before_any_cluster(harness, tmp_pa
     with pytest.raises(ScoringInputError):
         state.result()
     assert not (tmp_path / "out").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+def test_daily_deployment_and_its_parameter_form():
+    """prefect.yaml's score-reviews/daily: the flow, a daily cron, the process pool, folder
+    parameters; and each flow parameter typed and described in the deployment's form."""
+    import yaml
+    from prefect.utilities.callables import parameter_schema_from_entrypoint
+    repo = Path(__file__).resolve().parents[1]
+    spec = yaml.safe_load((repo / "prefect.yaml").read_text())
+    daily = next(d for d in spec["deployments"] if d["name"] == "daily")
+    assert daily["entrypoint"] == "flows/score.py:score_reviews"
+    assert daily["work_pool"]["name"] == "sentiment-process"
+    minute, hour, dom, month, dow = daily["schedules"][0]["cron"].split()
+    assert (dom, month, dow) == ("*", "*", "*") and minute.isdigit() and hour.isdigit()
+    assert daily["parameters"] == {"input": "incoming", "output": "scores"}
+    schema = parameter_schema_from_entrypoint(
+        str(repo / daily["entrypoint"])).model_dump_for_openapi()
+    props = schema["properties"]
+    assert {"input", "output", "model", "workers", "scheduler", "tracking_uri"} <= set(props)
+    for name, p in props.items():
+        assert p.get("description"), f"{name} has no description"
+        assert "type" in p or "anyOf" in p, f"{name} has no type"
+    assert set(schema["required"]) == {"input", "output"}
