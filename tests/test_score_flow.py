@@ -40,7 +40,7 @@ def harness(tmp_path_factory):
         with temporary_settings(updates={PREFECT_HOME: str(home),
                                          PREFECT_SERVER_ANALYTICS_ENABLED: False},
                                 restore_defaults={PREFECT_API_URL}):
-            with prefect_test_harness(server_startup_timeout=120):
+            with prefect_test_harness(server_startup_timeout=300):
                 yield home
     finally:
         mp.undo()
