@@ -1,5 +1,6 @@
-"""Prefect flows: `train-sentiment` (flows/train.py) and `promote-sentiment` (flows/promote.py).
+"""Prefect flows: `train-sentiment` (flows/train.py), `promote-sentiment` (flows/promote.py) and
+`score-reviews` (flows/score.py).
 
-Deployed from prefect.yaml; `sentiment pipeline` (sentiment_cli/pipeline.py) runs the training
-flow in-process.
+Deployed from prefect.yaml; `sentiment pipeline` and `sentiment score` (sentiment_cli/) run the
+training and the scoring flow in-process.
 """

@@ -1,5 +1,6 @@
-"""The `sentiment` command line: train, evaluate, predict, info, validate, pipeline.
+"""The `sentiment` command line: train, evaluate, predict, info, validate, pipeline,
+score.
 
-It sits on top of the `sentiment` library (which never imports it); `pipeline` is the one
-command that reaches into the Prefect flows, and only when it runs.
+It sits on top of the `sentiment` library (which never imports it); `pipeline` and `score`
+are the commands that reach into the Prefect flows, and only when they run.
 """
