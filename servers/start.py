@@ -57,6 +57,11 @@ def start() -> int:
         print(f"servers: already running (state {state.root}); nothing started")
         status.show(state)
         return 0
+    dead = [n for n, r in procs.items() if n.startswith("worker-") and process(r) is None]
+    if dead and all_running(state, {n: r for n, r in procs.items() if n not in dead}):
+        restart_workers(state, procs, dead)
+        status.show(state)
+        return 0
     if procs:
         print("servers: some of the servers stopped; stopping the rest and starting again")
         stop_all(state, quiet=True)
@@ -73,6 +78,29 @@ def start() -> int:
     status.show(state)
     print(f"\nPoint clients at it:  source {state.env_file}")
     return 0
+
+
+def _client_env(state: State, settings: Settings, api: str, mlflow_url: str) -> dict:
+    """The environment of `prefect deploy` and the workers: the servers' addresses, this
+    clone for prefect.yaml's pull step, and flow-run heartbeats for crash detection."""
+    return dict(base_env(state), PREFECT_API_URL=api, MLFLOW_TRACKING_URI=mlflow_url,
+                SENTIMENT_REPO=str(REPO),
+                PREFECT_FLOWS_HEARTBEAT_FREQUENCY=str(settings.heartbeat_s))
+
+
+def restart_workers(state: State, procs: dict, dead: list[str]) -> None:
+    """Start again the workers that died while the servers kept running."""
+    settings = Settings.from_env(state)
+    env = _client_env(state, settings, procs["prefect-server"]["api"], procs["mlflow"]["url"])
+    started = []
+    for name in dead:
+        rec = prefect_server.start_worker(state, settings, int(name.split("-")[1]), env)
+        procs[name] = rec
+        started.append(rec)
+        state.write_processes(procs)
+    prefect_server.wait_workers(env["PREFECT_API_URL"], [r["worker_name"] for r in started],
+                                started)
+    print(f"servers: {', '.join(dead)} had stopped; started again (the servers kept running)")
 
 
 def _start(state: State, settings: Settings) -> None:
@@ -109,9 +137,7 @@ def _start(state: State, settings: Settings) -> None:
     prefect_server.wait_ready(procs["prefect-server"])
 
     api = procs["prefect-server"]["api"]
-    client_env = dict(env, PREFECT_API_URL=api, MLFLOW_TRACKING_URI=procs["mlflow"]["url"],
-                      SENTIMENT_REPO=str(REPO),
-                      PREFECT_FLOWS_HEARTBEAT_FREQUENCY=str(settings.heartbeat_s))
+    client_env = _client_env(state, settings, api, procs["mlflow"]["url"])
     prefect_server.ensure_pool(client_env)
     crash_detection.ensure(api, settings.crash_after_s)
     workers = []

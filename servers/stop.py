@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import time
+
 from . import postgres
 from .layout import State
 from .processes import stop
@@ -14,12 +16,14 @@ def stop_all(state: State, quiet: bool = False) -> int:
     for name in reversed(list(procs)):
         if name == "postgres":
             continue
+        t0 = time.monotonic()
         pids = stop(procs[name])
         if pids:
-            stopped.append(f"{name} (pids {', '.join(map(str, pids))})")
+            stopped.append(f"{name} ({len(pids)} processes, {time.monotonic() - t0:.0f} s)")
     if postgres.running(state):
+        t0 = time.monotonic()
         postgres.stop(state)
-        stopped.append("postgres")
+        stopped.append(f"postgres ({time.monotonic() - t0:.0f} s)")
     state.processes_file.unlink(missing_ok=True)
     state.env_file.unlink(missing_ok=True)
     if not quiet:

@@ -17,6 +17,7 @@ The state folder and every port are the test's own; everything is stopped, pass 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -152,7 +153,7 @@ def test_server_mode_end_to_end(imdb_dir, tmp_path, state_dir):
                     for line in (state_dir / "env").read_text().splitlines()
                     if line.startswith("export "))
         _check_through_the_deployments(urls["PREFECT_API_URL"], urls["MLFLOW_TRACKING_URI"],
-                                       records, seen, imdb_dir, tmp_path)
+                                       records, seen, imdb_dir, tmp_path, env)
     finally:
         _phase("checks")
         stopped = _servers("stop", env, timeout=300)
@@ -174,7 +175,7 @@ def _phase(name, t0=[]):
     t0[:] = [now]
 
 
-def _check_through_the_deployments(api, mlflow_uri, records, seen, imdb_dir, tmp_path):
+def _check_through_the_deployments(api, mlflow_uri, records, seen, imdb_dir, tmp_path, env):
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
 
@@ -200,6 +201,8 @@ def _check_through_the_deployments(api, mlflow_uri, records, seen, imdb_dir, tmp
             _phase("two trainings")
             assert [r.state.type.value for r in runs] == ["COMPLETED", "COMPLETED"], \
                 [(r.state.name, r.state.message) for r in runs]
+            first, second = sorted(runs, key=lambda r: r.start_time)
+            assert second.start_time < first.end_time, "the two trainings did not overlap"
             logs = [log.message for log in client.read_logs(log_filter=_logs_of(a.id))]
             schema = train.parameter_openapi_schema["properties"]
 
@@ -208,10 +211,20 @@ def _check_through_the_deployments(api, mlflow_uri, records, seen, imdb_dir, tmp
             run = _wait_running_with_heartbeat(client, api, victim.id, seen)
             flow_pid = int(run.infrastructure_pid.rsplit(":", 1)[-1])
             worker = _worker_of(records, flow_pid)
+            doomed = [flow_pid] + [p.pid for p in psutil.Process(flow_pid).children(True)]
             os.killpg(worker["pgid"], signal.SIGKILL)
             os.killpg(os.getpgid(flow_pid), signal.SIGKILL)
-            killed_at = time.monotonic()
+            for pid in doomed:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            killed_at = time.time()
             _phase("third training until killed")
+
+            # `start` again starts the dead worker only; the servers keep running.
+            restarted = _servers("start", env, timeout=300)
+            assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+            assert "started again" in restarted.stdout, restarted.stdout
+            records = seen.sample()
 
             rerun = client.create_flow_run_from_deployment(train.id, parameters=training("c2"))
             pending = [victim.id, rerun.id]
@@ -225,13 +238,13 @@ def _check_through_the_deployments(api, mlflow_uri, records, seen, imdb_dir, tmp
                     "tracking_uri": mlflow_uri, "workers": 1})
                 pending.append(scoring.id)
             done = _wait_final(client, pending, seen)
-            crashed_after = time.monotonic() - killed_at
             _phase("crash, re-run and scoring")
             assert done[0].state.type.value == "CRASHED", (done[0].state.name,
                                                            done[0].state.message)
             assert "heartbeat" in (done[0].state.message or ""), done[0].state.message
             assert all(r.state.type.value == "COMPLETED" for r in done[1:]), \
                 [(r.state.name, r.state.message) for r in done]
+            crashed_after = done[0].state.timestamp.timestamp() - killed_at
             print(f"crashed {crashed_after:.0f} s after the worker died")
 
     import mlflow
@@ -263,7 +276,7 @@ def _check_through_the_deployments(api, mlflow_uri, records, seen, imdb_dir, tmp
             env={k: val for k, val in os.environ.items() if k != "MLFLOW_TRACKING_URI"})
         assert got.returncode == 0, got.stderr[-2000:]
         metrics = json.loads(Path(got.stdout.strip().splitlines()[-1]).read_text())
-        assert metrics["test_accuracy"] == pytest.approx(float(v.tags["test_accuracy"]))
+        assert metrics["test"]["accuracy"] == pytest.approx(float(v.tags["test_accuracy"]))
 
     # What the Prefect UI shows, and the MLflow run's links back to its flow run.
     assert all(p.get("description") for p in schema.values()), schema
