@@ -17,7 +17,7 @@ TORCH_SPEC ?= torch==2.13.0
 MLFLOW_UI_PORT ?= 5000
 export MLFLOW_UI_URL ?= http://127.0.0.1:$(MLFLOW_UI_PORT)
 
-.PHONY: setup run predict test test-fast bench bench-quick mlflow-ui mlflow-screenshots \
+.PHONY: setup run predict score test test-fast bench bench-quick mlflow-ui mlflow-screenshots \
         servers servers-stop servers-status clean clean-store clean-venv
 
 $(VENV)/.installed: pyproject.toml
@@ -35,6 +35,14 @@ run: setup  ## the whole pipeline on PRESET (quick) with DATA; registers and gat
 # TEXT goes through the environment, so quotes and apostrophes in it need no escaping.
 predict: setup  ## P(positive) of TEXT (default: the homework's examples) with MODEL (the champion)
 	$(VENV)/bin/sentiment predict --model "$(MODEL)" $(if $(TEXT),"$$TEXT")
+
+# INPUT: a parquet / CSV / JSON-lines file or a folder of them; OUTPUT: a .parquet file or a
+# folder (each run writes its own file in it). WORKERS local Dask processes share the cores.
+INPUT   ?= incoming
+OUTPUT  ?= scores
+WORKERS ?= 1
+score: setup  ## P(positive) of every review in INPUT with MODEL (the champion) -> OUTPUT, on Dask
+	$(VENV)/bin/sentiment score --input "$(INPUT)" --output "$(OUTPUT)" --model "$(MODEL)" --workers $(WORKERS)
 
 # The venv's bin goes first on PATH: server tests start `mlflow`, `prefect` and `uvicorn` by name.
 test: setup

@@ -7,11 +7,11 @@ import logging
 import os
 import sys
 
-from . import evaluate, info, pipeline, predict, train, validate
+from . import evaluate, info, pipeline, predict, score, train, validate
 from .config_args import config_from_args
 from .inputs import UsageError, check_data
 
-COMMANDS = (train, evaluate, predict, info, validate, pipeline)
+COMMANDS = (train, evaluate, predict, info, validate, pipeline, score)
 
 
 class Parser(argparse.ArgumentParser):

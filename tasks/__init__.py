@@ -8,9 +8,11 @@ from .evaluation import evaluate_model
 from .probe import probe_registry
 from .promotion import promote_model
 from .registry import register_model
+from .scoring import log_scoring_run, plan_scoring, score_shard, write_scores
 from .tokenization import warm_token_cache
 from .training import train_model
 from .validation import validate_data
 
 __all__ = ["probe_registry", "validate_data", "warm_token_cache", "train_baseline", "train_model",
-           "evaluate_model", "register_model", "promote_model"]
+           "evaluate_model", "register_model", "promote_model", "plan_scoring", "score_shard",
+           "write_scores", "log_scoring_run"]
