@@ -5,6 +5,7 @@ shared filesystem nor credentials for the artifact store."""
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -26,7 +27,9 @@ def start(state: State, settings: Settings, port: int, db_uri: str, env: dict) -
     workers = os.environ.get("SENTIMENT_MLFLOW_WORKERS", "2")
     args = [mlflow_bin(), "server", "--host", settings.host, "--port", str(port),
             "--workers", workers, "--serve-artifacts",
-            "--artifacts-destination", settings.artifacts]
+            "--artifacts-destination", settings.artifacts,
+            # e.g. "--app-name basic-auth": MLflow's users and permissions
+            *shlex.split(os.environ.get("SENTIMENT_MLFLOW_ARGS", ""))]
     record = spawn(args, state.log("mlflow"), server_env, REPO)
     record.update(port=port, url=f"http://{client_host(settings)}:{port}")
     return record

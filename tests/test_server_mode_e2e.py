@@ -229,14 +229,12 @@ def _check_through_the_deployments(api, mlflow_uri, records, seen, imdb_dir, tmp
             rerun = client.create_flow_run_from_deployment(train.id, parameters=training("c2"))
             pending = [victim.id, rerun.id]
             score_out = tmp_path / "scores.parquet"
-            n_rows = None
-            if (REPO / "flows" / "score.py").exists():
-                n_rows = _scoring_input(imdb_dir, tmp_path / "reviews.parquet")
-                score = client.read_deployment_by_name("score-reviews/daily")
-                scoring = client.create_flow_run_from_deployment(score.id, parameters={
-                    "input": str(tmp_path / "reviews.parquet"), "output": str(score_out),
-                    "tracking_uri": mlflow_uri, "workers": 1})
-                pending.append(scoring.id)
+            n_rows = _scoring_input(imdb_dir, tmp_path / "reviews.parquet")
+            score = client.read_deployment_by_name("score-reviews/daily")
+            scoring = client.create_flow_run_from_deployment(score.id, parameters={
+                "input": str(tmp_path / "reviews.parquet"), "output": str(score_out),
+                "tracking_uri": mlflow_uri, "workers": 1})
+            pending.append(scoring.id)
             done = _wait_final(client, pending, seen)
             _phase("crash, re-run and scoring")
             assert done[0].state.type.value == "CRASHED", (done[0].state.name,
@@ -291,11 +289,16 @@ def _check_through_the_deployments(api, mlflow_uri, records, seen, imdb_dir, tmp
     assert tags["prefect.flow_run_url"] == \
         f"{api.removesuffix('/api')}/flow-runs/flow-run/{a.id}"
 
-    if n_rows is not None:
-        import pandas as pd
-        scores = pd.read_parquet(score_out)
-        assert len(scores) == n_rows
-        assert scores["probability"].notna().all()
+    # The champion's scores for every input row, in input order; the empty text keeps its
+    # row, with an error instead of a score.
+    import pandas as pd
+    scores = pd.read_parquet(score_out)
+    assert len(scores) == n_rows and scores["row"].tolist() == list(range(n_rows))
+    assert (scores["model_version"] == int(champion.version)).all()
+    empty = scores["row"] == EMPTY_ROW
+    assert scores.loc[empty, "error"].notna().all() and scores.loc[empty, "probability"].isna().all()
+    assert scores.loc[~empty, "probability"].between(0, 1).all()
+    assert scores.loc[~empty, "error"].isna().all()
 
 
 def _logs_of(flow_run_id):
@@ -351,8 +354,12 @@ def _worker_of(records, flow_pid) -> dict:
     pytest.fail(f"no worker is the parent ({parent}) of flow-run process {flow_pid}")
 
 
+EMPTY_ROW = 7
+
+
 def _scoring_input(imdb_dir, path) -> int:
     import pandas as pd
-    df = pd.read_parquet(imdb_dir / "test.parquet").head(40)[["text"]]
+    df = pd.read_parquet(imdb_dir / "test.parquet").head(40)[["text"]].reset_index(drop=True)
+    df.loc[EMPTY_ROW, "text"] = ""
     df.to_parquet(path)
     return len(df)
