@@ -20,6 +20,10 @@ def start_server(state: State, settings: Settings, port: int, db_uri: str, env: 
                  host: str) -> dict:
     server_env = dict(env)
     server_env["PREFECT_API_DATABASE_CONNECTION_URL"] = db_uri
+    # Prefect's defaults (5 s to connect, 10 s per statement) turn a busy machine into
+    # "500 Internal Server Error" for clients: a new PostgreSQL connection forks a process.
+    server_env.setdefault("PREFECT_SERVER_DATABASE_CONNECTION_TIMEOUT", "30")
+    server_env.setdefault("PREFECT_SERVER_DATABASE_TIMEOUT", "60")
     args = [prefect_bin(), "server", "start", "--host", settings.host, "--port", str(port)]
     if env.get("SENTIMENT_PREFECT_UI", "1") == "0":
         args.append("--no-ui")
@@ -29,8 +33,8 @@ def start_server(state: State, settings: Settings, port: int, db_uri: str, env: 
 
 
 def wait_ready(record: dict) -> None:
-    # The first start runs every database migration on PostgreSQL: up to a minute or two.
-    wait_http_ok(f"{record['api']}/health", record, 240, "the Prefect server")
+    # The first start runs every database migration on PostgreSQL.
+    wait_http_ok(f"{record['api']}/health", record, 360, "the Prefect server")
 
 
 def _cli(args: list[str], env: dict, what: str, timeout: float = 300) -> str:
@@ -42,13 +46,24 @@ def _cli(args: list[str], env: dict, what: str, timeout: float = 300) -> str:
     return r.stdout
 
 
-def ensure_pool(env: dict) -> None:
+def ensure_pool(api: str) -> None:
     """The process work pool of prefect.yaml, created when missing (an existing one, with any
-    changes made to it, is kept)."""
-    r = subprocess.run([prefect_bin(), "work-pool", "inspect", POOL], cwd=REPO, env=env,
-                       capture_output=True, text=True, timeout=120)
-    if r.returncode != 0:
-        _cli(["work-pool", "create", POOL, "--type", "process"], env, f"creating {POOL}")
+    changes made to it, is kept). Through the client, in this process: each `prefect` command
+    costs seconds of imports."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectNotFound
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.workers.process import ProcessWorker
+
+    with temporary_settings(updates={PREFECT_API_URL: api}):
+        with get_client(sync_client=True) as client:
+            try:
+                client.read_work_pool(POOL)
+            except ObjectNotFound:
+                client.create_work_pool(WorkPoolCreate(
+                    name=POOL, type="process",
+                    base_job_template=ProcessWorker.get_default_base_job_template()))
 
 
 def deploy(env: dict) -> None:

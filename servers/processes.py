@@ -57,7 +57,7 @@ def tree(record: dict) -> list[psutil.Process]:
     return list(found.values())
 
 
-def stop(record: dict, grace: float = 20.0) -> list[int]:
+def stop(record: dict, grace: float = 10.0) -> list[int]:
     """SIGTERM the process, its group and its descendants; SIGKILL what is left after `grace`
     seconds. The pids that were running."""
     procs = tree(record)

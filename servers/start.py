@@ -5,9 +5,10 @@ source. Starting what already runs says so and changes nothing."""
 from __future__ import annotations
 
 import os
+import time
 
 from . import crash_detection, mlflow_server, postgres, prefect_server, status
-from .layout import REPO, Settings, State, write_atomic
+from .layout import POOL, REPO, Settings, State, write_atomic
 from .processes import free_port, port_free, process
 from .stop import stop_all
 
@@ -103,8 +104,21 @@ def restart_workers(state: State, procs: dict, dead: list[str]) -> None:
     print(f"servers: {', '.join(dead)} had stopped; started again (the servers kept running)")
 
 
+class _Steps:
+    """Prints each step with its seconds, so a slow start says where it spent them."""
+
+    def __init__(self):
+        self.t0 = time.monotonic()
+
+    def done(self, what: str) -> None:
+        now = time.monotonic()
+        print(f"servers: {what} ({now - self.t0:.0f} s)", flush=True)
+        self.t0 = now
+
+
 def _start(state: State, settings: Settings) -> None:
     procs: dict = {}
+    step = _Steps()
     env = base_env(state)
     taken: set[int] = set()
 
@@ -116,6 +130,7 @@ def _start(state: State, settings: Settings) -> None:
         pg_port = _port(settings, "SENTIMENT_PG_PORT", settings.pg_port, taken)
         taken.add(pg_port)
         postgres.start(state, pg_port)
+        step.done(f"PostgreSQL on 127.0.0.1:{pg_port}")
         procs["postgres"] = {"pid": postgres.pid(state), "port": pg_port,
                              "url": f"postgresql://127.0.0.1:{pg_port}",
                              "log": str(state.pg_log)}
@@ -134,12 +149,15 @@ def _start(state: State, settings: Settings) -> None:
                                                           prefect_db, env, host)
     state.write_processes(procs)
     mlflow_server.wait_ready(procs["mlflow"])
+    step.done(f"MLflow server at {procs['mlflow']['url']}")
     prefect_server.wait_ready(procs["prefect-server"])
+    step.done(f"Prefect server at {procs['prefect-server']['url']}")
 
     api = procs["prefect-server"]["api"]
     client_env = _client_env(state, settings, api, procs["mlflow"]["url"])
-    prefect_server.ensure_pool(client_env)
+    prefect_server.ensure_pool(api)
     crash_detection.ensure(api, settings.crash_after_s)
+    step.done(f"work pool {POOL} and the crash-detection automation")
     workers = []
     for i in range(1, settings.workers + 1):
         rec = prefect_server.start_worker(state, settings, i, client_env)
@@ -147,8 +165,10 @@ def _start(state: State, settings: Settings) -> None:
         workers.append(rec)
         state.write_processes(procs)
     prefect_server.deploy(client_env)
+    step.done("prefect.yaml deployed")
     if workers:
         prefect_server.wait_workers(api, [w["worker_name"] for w in workers], workers)
+        step.done(f"{len(workers)} workers polling {POOL}")
 
     write_atomic(state.env_file,
                  "# Server mode's addresses: `source` this file to point clients at it.\n"
