@@ -46,24 +46,13 @@ def _cli(args: list[str], env: dict, what: str, timeout: float = 300) -> str:
     return r.stdout
 
 
-def ensure_pool(api: str) -> None:
+def ensure_pool(env: dict) -> None:
     """The process work pool of prefect.yaml, created when missing (an existing one, with any
-    changes made to it, is kept). Through the client, in this process: each `prefect` command
-    costs seconds of imports."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.exceptions import ObjectNotFound
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-    from prefect.workers.process import ProcessWorker
-
-    with temporary_settings(updates={PREFECT_API_URL: api}):
-        with get_client(sync_client=True) as client:
-            try:
-                client.read_work_pool(POOL)
-            except ObjectNotFound:
-                client.create_work_pool(WorkPoolCreate(
-                    name=POOL, type="process",
-                    base_job_template=ProcessWorker.get_default_base_job_template()))
+    changes made to it, is kept)."""
+    r = subprocess.run([prefect_bin(), "work-pool", "inspect", POOL], cwd=REPO, env=env,
+                       capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        _cli(["work-pool", "create", POOL, "--type", "process"], env, f"creating {POOL}")
 
 
 def deploy(env: dict) -> None:

@@ -155,7 +155,7 @@ def _start(state: State, settings: Settings) -> None:
 
     api = procs["prefect-server"]["api"]
     client_env = _client_env(state, settings, api, procs["mlflow"]["url"])
-    prefect_server.ensure_pool(api)
+    prefect_server.ensure_pool(client_env)
     crash_detection.ensure(api, settings.crash_after_s)
     step.done(f"work pool {POOL} and the crash-detection automation")
     workers = []
