@@ -44,8 +44,11 @@ def _as_owner(args: list[str]) -> list[str]:
     return args
 
 
-def _run(args: list[str], what: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    r = subprocess.run(_as_owner(args), capture_output=True, text=True, timeout=timeout)
+def _run(args: list[str], what: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    try:
+        r = subprocess.run(_as_owner(args), capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise SystemExit(f"servers: {what} did not finish within {timeout:.0f} s") from None
     if r.returncode != 0:
         tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or [""]
         raise SystemExit(f"servers: {what} failed: {tail[0]}")
