@@ -18,13 +18,13 @@ MLFLOW_UI_PORT ?= 5000
 export MLFLOW_UI_URL ?= http://127.0.0.1:$(MLFLOW_UI_PORT)
 
 .PHONY: setup run predict score test test-fast bench bench-quick mlflow-ui mlflow-screenshots \
-        clean clean-store clean-venv
+        servers servers-stop servers-status clean clean-store clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[pipeline,test]"
+	$(PY) -m pip install -q -e ".[pipeline,servers,test]"
 	touch $@
 
 setup: $(VENV)/.installed
@@ -63,6 +63,17 @@ mlflow-ui: setup  ## MLflow tracking server + UI on http://127.0.0.1:$(MLFLOW_UI
 
 mlflow-screenshots: setup  ## Headless-Chromium screenshots of the MLflow UI into reports/mlflow-ui/
 	$(PY) mlflow/screenshots.py --out reports/mlflow-ui
+
+# Server mode (docs/server-mode.md): state in .servers/ (or $$SENTIMENT_SERVERS_DIR); the
+# venv's bin goes first on PATH, as the servers and workers start `mlflow` and `prefect`.
+servers: setup  ## PostgreSQL + MLflow and Prefect servers + work pool + 2 workers on 127.0.0.1
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m servers start
+
+servers-stop:  ## stop everything `make servers` started
+	$(PY) -m servers stop
+
+servers-status:  ## what runs where: processes, ports, URLs, logs
+	$(PY) -m servers status
 
 clean:  ## what runs and tests leave: run folders, token and encoder-state caches, reports
 	rm -rf runs cache reports .pytest_cache
