@@ -46,7 +46,7 @@ score: setup  ## P(positive) of every review in INPUT with MODEL (the champion) 
 
 # The venv's bin goes first on PATH: server tests start `mlflow`, `prefect` and `uvicorn` by name.
 test: setup
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q --timeout 900
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q --timeout 900 --durations=12
 
 test-fast: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q -m "not slow" --timeout 600
