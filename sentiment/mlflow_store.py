@@ -123,19 +123,10 @@ def _file_store_folder(uri: str) -> Path | None:
 
 
 def _probe_folder(uri: str, folder: Path) -> None:
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise StoreUnavailable(f"tracking store {uri} unusable: {existing} is not a folder")
-    # A real write, not os.access: that says yes to root on a read-only file system.
-    import tempfile
-    try:
-        with tempfile.TemporaryFile(dir=existing, prefix=".probe-"):
-            pass
-    except OSError as e:
-        raise StoreUnavailable(f"tracking store {uri} unusable: folder {existing} is not "
-                               f"writable ({e.strerror or e})") from None
+    from .utils import unwritable_folder
+    problem = unwritable_folder(folder)
+    if problem:
+        raise StoreUnavailable(f"tracking store {uri} unusable: {problem}")
 
 
 def _probe_http(uri: str, timeout_s: float) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .score_inputs import ScoringInputError
-from .utils import fsync_file, remove_stale_temps, set_threads, temp_prefix
+from .utils import fsync_file, remove_stale_temps, set_threads, temp_prefix, unwritable_folder
 
 OUTPUT_SUFFIX = ".parquet"
 SCORE_COLUMNS = ("probability", "label", "model_version", "error")
@@ -210,17 +210,9 @@ def output_target(output: str, overwrite: bool = False, now: Optional[datetime] 
 
 
 def _check_writable(folder: Path, named: str) -> None:
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise ScoringInputError(f"output {named}: {existing} is not a folder")
-    try:  # a real write: os.access says yes to root on a read-only file system
-        with tempfile.TemporaryFile(dir=existing, prefix=".probe-"):
-            pass
-    except OSError as e:
-        raise ScoringInputError(f"output {named}: folder {existing} is not writable "
-                                f"({e.strerror or e})") from None
+    problem = unwritable_folder(folder)
+    if problem:
+        raise ScoringInputError(f"output {named}: {problem}")
 
 
 def write_scores(table, target: str | Path, overwrite: bool = False) -> str:

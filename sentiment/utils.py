@@ -154,3 +154,19 @@ def checked_texts(texts) -> list[str]:
     if bad:
         raise TypeError(f"texts must be strings; item(s) {bad[:5]} are not")
     return texts
+
+
+def unwritable_folder(folder: Path) -> str | None:
+    """Why files cannot be created in `folder` (or, while it does not exist yet, in its nearest
+    existing ancestor, where it would be made); None when they can."""
+    existing = Path(folder)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is not a folder"
+    try:  # a real write, not os.access: that says yes to root on a read-only file system
+        with tempfile.TemporaryFile(dir=existing, prefix=".probe-"):
+            pass
+    except OSError as e:
+        return f"folder {existing} is not writable ({e.strerror or e})"
+    return None

@@ -157,7 +157,9 @@ def test_bad_inputs_and_outputs_fail_in_one_line(tmp_path):
              (lambda: check_inputs(mixed, "text"), "unknown format: readme.md"),
              (lambda: check_inputs(tmp_path / "empty", "text"), "holds no"),
              (lambda: output_target(str(good)), "exists"),
-             (lambda: output_target(str(tmp_path / "notes.txt")), "is a file, not a folder")]
+             (lambda: output_target(str(tmp_path / "notes.txt")), "is a file, not a folder"),
+             (lambda: output_target(str(tmp_path / "notes.txt" / "s.parquet")),
+              f"{tmp_path / 'notes.txt'} is not a folder")]
     for call, expected in cases:
         with pytest.raises(ScoringInputError) as e:
             call()
