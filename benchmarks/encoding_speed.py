@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from common import precisions_for, print_table, sync
 
-from sentiment import state_cache
-from sentiment.batching import length_sorted_batches, pad_ids
-from sentiment.tokenization import encode_texts
+from sentiment.training import state_cache
+from sentiment.data.batching import length_sorted_batches, pad_ids
+from sentiment.encoding.tokenization import encode_texts
 
 
 def slow_tokenize(tokenizer, texts, max_length):

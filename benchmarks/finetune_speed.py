@@ -2,7 +2,7 @@
 backward, the library's AdamW step) vs the same encoder's inference, on the same batches.
 
 Both run the library's own code: ``BERTGRUSentiment.encode`` with the config's trained layers
-and attention dropout, and ``sentiment.optimization.Optimizers``. The batches are full
+and attention dropout, and ``sentiment.training.optimization.Optimizers``. The batches are full
 (batch_size x max_length real tokens, the longest test reviews), so padding plays no part.
 Variants alternate within each repetition, so a load change hits both alike; the ratio of
 medians is the figure (`finetune_vs_inference`, lower is better; the FLOP ratio is about 3).
@@ -16,11 +16,11 @@ import time
 import torch
 from common import print_table, sync
 
-from sentiment import encoders
-from sentiment.batching import pad_ids
-from sentiment.model import BERTGRUSentiment
-from sentiment.optimization import Optimizers
-from sentiment.state_cache import encoder_autocast
+from sentiment.encoding import encoders
+from sentiment.data.batching import pad_ids
+from sentiment.model.bert_gru import BERTGRUSentiment
+from sentiment.training.optimization import Optimizers
+from sentiment.common.compute import encoder_autocast
 
 
 def _batches(ids, batch_size: int, n_batches: int):

@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import print_table, write_json  # noqa: E402
 
 from sentiment.config import Config  # noqa: E402
-from sentiment import gru_scan  # noqa: E402
-from sentiment.model import GRUHead  # noqa: E402
+from sentiment.model.bert_gru import gru_scan  # noqa: E402
+from sentiment.model.bert_gru import GRUHead  # noqa: E402
 
 
 KERNELS = {"packed": lambda head, states, lengths: head(states, lengths),
@@ -80,7 +80,7 @@ def main(argv=None) -> dict:
     def v(name, bs, packed=True, threads=threads0, prec="fp32", kernel="packed", loop=1):
         return dict(name=name, bs=bs, packed=packed, threads=threads, prec=prec, kernel=kernel,
                     loop_threads=loop)
-    # The library trains with the exact merged-direction scan on the CPU (sentiment.gru_scan,
+    # The library trains with the exact merged-direction scan on the CPU (sentiment.model.gru_scan,
     # its per-step ops on one thread) and runs the packed GRU for inference and on the GPU.
     variants = [v("batch 32, packed (inference; GPU training)", 32),
                 v("batch 32, padded, no packing (NOT exact)", 32, packed=False),

@@ -8,7 +8,7 @@ import time
 import numpy as np
 from common import precisions_for, print_table, sync
 
-from sentiment.predict import SentimentModel
+from sentiment.model.predict import SentimentModel
 
 
 def bench_predict(run_dir: str, texts, labels, device, batch_size: int) -> dict:

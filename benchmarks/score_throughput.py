@@ -69,7 +69,7 @@ def main(argv=None) -> int:
     import pandas as pd
 
     from flows.score import score_reviews
-    from sentiment.scoring import cpu_count
+    from sentiment.scoring.batch import cpu_count
     counts = [int(w) for w in args.workers.split(",") if w.strip()]
     results = []
     with tempfile.TemporaryDirectory(prefix="score-bench-") as tmp:

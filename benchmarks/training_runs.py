@@ -11,7 +11,7 @@ from pathlib import Path
 from common import loadavg, print_table
 
 from sentiment.config import Config, default
-from sentiment.training import TrainHooks, train
+from sentiment.training.loop import TrainHooks, train
 
 # The homework's loop as it was: its frozen encoder run in fp32 on every batch with its dropout
 # on (model.train()), batches from torchtext's BucketIterator (shuffled pools sorted by length,

@@ -11,8 +11,8 @@ from __future__ import annotations
 from prefect import get_run_logger
 from prefect.states import Failed, State
 
-from sentiment.mlflow_store import StoreUnavailable
-from sentiment.validation import ValidationError
+from sentiment.tracking.store import StoreUnavailable
+from sentiment.contract.validation import ValidationError
 
 
 def failed(exc: Exception) -> State:

@@ -22,9 +22,9 @@ from prefect.states import Failed
 from flows.failure import failed
 from flows.mlflow_link import mlflow_run_url
 from flows.run_tags import flow_run_tags
-from sentiment import scoring
-from sentiment.mlflow_store import StoreUnavailable
-from sentiment.scoring_config import ScoringConfig
+from sentiment.scoring import batch
+from sentiment.tracking.store import StoreUnavailable
+from sentiment.scoring.config import ScoringConfig
 from tasks import log_scoring_run, plan_scoring, score_shard, write_scores
 
 SCORES_KEY = "sentiment-scores"  # artifact key: lowercase letters, digits and dashes only
@@ -59,15 +59,15 @@ def prefect_api_url() -> str:
 def score_shards(cfg: ScoringConfig, job: dict) -> dict:
     """Score the planned input in shards, one task each, and write the scores file."""
     t = time.perf_counter()
-    rows = scoring.read_job_inputs(cfg, job)
+    rows = batch.read_job_inputs(cfg, job)
     texts = rows["text"].tolist()
     threads = cfg.torch_threads if cfg.scheduler else \
-        scoring.threads_per_worker(cfg.workers, cfg.torch_threads)
+        batch.threads_per_worker(cfg.workers, cfg.torch_threads)
     futures = [score_shard.submit(texts[a:b], job["model_uri"], job["tracking_uri"],
                                   cfg.probe_timeout_s, threads, cfg.batch_size)
-               for a, b in scoring.shard_bounds(len(texts), cfg.shard_rows)]
+               for a, b in batch.shard_bounds(len(texts), cfg.shard_rows)]
     shards = [f.result() for f in futures]  # in submission order: the input's
-    table = scoring.assemble(rows.drop(columns="text"), shards, job["model_version"],
+    table = batch.assemble(rows.drop(columns="text"), shards, job["model_version"],
                              cfg.threshold)
     output = write_scores(table, job["output"], cfg.overwrite)
     seconds = time.perf_counter() - t
@@ -79,7 +79,7 @@ def score_shards(cfg: ScoringConfig, job: dict) -> dict:
             "error_counts": dict(errors), "output": output, "seconds": round(seconds, 3),
             "rows_per_s": round(len(table) / seconds, 2) if seconds > 0 else 0.0,
             "shards": len(shards), "model_loads": loads,
-            "distribution": scoring.distribution(table["probability"].dropna().tolist())}
+            "distribution": batch.distribution(table["probability"].dropna().tolist())}
 
 
 # Nothing persisted, a failure returned as a state (flows/failure.py).
@@ -102,7 +102,7 @@ def score_reviews(
     """Score reviews with a registered model on Dask; returns the summary (rows, errors,
     output, model_uri, model_version, rows_per_s, mlflow_run_id, ...).
 
-    Every parameter is the `sentiment.scoring_config.ScoringConfig` field of that name; left
+    Every parameter is the `sentiment.scoring.config.ScoringConfig` field of that name; left
     empty, it keeps that field's default.
 
     Args:

@@ -7,7 +7,7 @@ import time
 from contextlib import contextmanager
 from typing import Optional
 
-from sentiment.promotion import CHAMPION
+from sentiment.tracking.names import CHAMPION
 
 
 class Stopwatch:

@@ -21,9 +21,9 @@ from flows.failure import failed
 from flows.mlflow_link import mlflow_run_url
 from flows.run_tags import flow_run_tags
 from flows.summary import Stopwatch, summarize, summary_lines
-from sentiment import run_folder
+from sentiment.training import run_folder
 from sentiment.config import Config
-from sentiment.validation import ensure_valid
+from sentiment.contract.validation import ensure_valid
 from tasks import (evaluate_model, probe_registry, promote_model, register_model, train_baseline,
                    train_model, validate_data, warm_token_cache)
 

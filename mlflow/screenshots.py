@@ -80,7 +80,9 @@ def _imdb() -> str:
 
 def make_demo_store(folder: Path, data: str | None) -> str:
     """Two tracked tiny trainings, both registered, the first promoted."""
-    from sentiment import champion, registry, tracked_run
+    from sentiment.tracking import promotion
+    from sentiment.tracking import registry
+    from sentiment.tracking import training_run
     from sentiment.config import Config
     uri = f"sqlite:///{folder}/mlflow.db"
     os.environ.setdefault("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "1")
@@ -89,13 +91,13 @@ def make_demo_store(folder: Path, data: str | None) -> str:
                                  run_dir=str(folder / f"run{i}"), cache_dir=str(folder / "cache"),
                                  tracking_uri=uri, progress=False, seed=seed, epochs=3,
                                  max_train=160, max_valid=64, max_test=128, num_threads=1)
-        res = tracked_run.train_tracked(cfg)
-        tracked_run.log_evaluation(res["run_id"], res["run_dir"], cfg)
+        res = training_run.train_tracked(cfg)
+        training_run.log_evaluation(res["run_id"], res["run_dir"], cfg)
         reg = registry.register_model(res["run_id"], res["run_dir"], cfg)
         print(f"demo: run {res['run_id']} -> {reg['model_uri']} "
               f"(test accuracy {res['test_accuracy']:.3f})", flush=True)
         if i == 1:
-            champion.promote(cfg, version=reg["version"])
+            promotion.promote(cfg, version=reg["version"])
     return uri
 
 
@@ -287,7 +289,7 @@ def pages(uri: str, experiment: str, model_name: str) -> list[tuple[str, str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sentiment import mlflow_store
+    from sentiment.tracking import store as mlflow_store
     from sentiment.config import Config
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--store", help="tracking URI to show (default: the repo's SQLite store)")

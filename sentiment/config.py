@@ -11,6 +11,10 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
+# P(positive) at or above which a review is labelled positive: metrics, reports, predictions
+# and scores all cut here unless a caller passes another threshold.
+DECISION_THRESHOLD = 0.5
+
 
 def _f(default: Any, help: str, choices: Optional[tuple] = None, resume: bool = False) -> Any:
     """A field with its help text; `resume=True` marks a field that changes what a run

@@ -23,8 +23,8 @@ def add_parser(sub) -> None:
 
 
 def run(cfg: Config, args) -> int:
-    from sentiment.data import load_splits
-    from sentiment.metrics import classification_metrics
+    from sentiment.data.imdb import load_splits
+    from sentiment.evaluation.metrics import classification_metrics
     predictor = load_predictor(cfg, args.model)
     test = load_splits(cfg).test
     t = time.perf_counter()

@@ -22,10 +22,10 @@ def add_parser(sub) -> None:
 
 
 def run(cfg: Config, args) -> int:
-    from sentiment import encoders
-    from sentiment.data import load_splits
-    from sentiment.model import count_parameters
-    from sentiment.training import build_model
+    from sentiment.encoding import encoders
+    from sentiment.data.imdb import load_splits
+    from sentiment.model.bert_gru import count_parameters
+    from sentiment.training.loop import build_model
     encoder, tok, spec = encoders.load_encoder(cfg.encoder, cfg.encoder_revision)
     sample = "Hello WORLD how ARE yoU?"
     tokens = tok.tokenize(sample)

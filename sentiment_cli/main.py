@@ -52,8 +52,8 @@ def probe_store(cfg, args) -> None:
     """Check the tracking store before any work when the command needs it: `pipeline`, a
     tracked `train`, and `predict`/`evaluate` of a model given by MLflow URI. An unreachable
     server fails here in seconds, in one line naming it, before data or models are touched."""
-    from sentiment.mlflow_store import apply_env_defaults, probe, tracking_uri
-    from sentiment.model_uri import is_model_uri
+    from sentiment.tracking.store import apply_env_defaults, probe, tracking_uri
+    from sentiment.tracking.model_uri import is_model_uri
     # Bounded HTTP timeouts and retries, and pickle deserialization off, unless the user set them.
     apply_env_defaults(cfg)
     needs = (args.command == "pipeline" or (args.command == "train" and cfg.track)

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from sentiment.config import Config
-from sentiment.promotion import CHAMPION
+from sentiment.tracking.names import CHAMPION
 
 from .config_args import add_config_arguments
 
@@ -44,7 +44,7 @@ def run(cfg: Config, args) -> int:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     from flows._params import params_for
     from flows.train import train_sentiment
-    from sentiment.validation import ValidationError
+    from sentiment.contract.validation import ValidationError
 
     t = time.perf_counter()
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from sentiment.config import Config
+from sentiment.config import DECISION_THRESHOLD, Config
 
 from .config_args import add_config_arguments
 from .inputs import read_texts
@@ -32,12 +32,12 @@ def add_parser(sub) -> None:
 
 def load_predictor(cfg: Config, model: Optional[str]):
     """A trained model with `predict_proba(texts)`: from a folder, or from MLflow by URI."""
-    from sentiment.model_uri import is_model_uri
+    from sentiment.tracking.model_uri import is_model_uri
     if is_model_uri(model):
-        from sentiment.mlflow_store import tracking_uri
-        from sentiment.model_uri import load_model_uri
+        from sentiment.tracking.store import tracking_uri
+        from sentiment.tracking.model_uri import load_model_uri
         return load_model_uri(model, tracking_uri(cfg), cfg.probe_timeout_s)
-    from sentiment.predict import SentimentModel
+    from sentiment.model.predict import SentimentModel
     return SentimentModel.load(model or cfg.run_dir, device=cfg.device,
                                batch_size=cfg.eval_batch_size)
 
@@ -50,9 +50,9 @@ def _shown(text: str) -> str:
 def run(cfg: Config, args) -> int:
     texts = read_texts(args.texts, args.file)  # before the heavy imports: a typo fails fast
     if texts is None:
-        from sentiment.predict import EXAMPLES
+        from sentiment.model.predict import EXAMPLES
         texts = EXAMPLES
     probs = load_predictor(cfg, args.model).predict_proba(texts)
     for text, p in zip(texts, probs):
-        print(f"{p:.4f}\t{'pos' if p >= 0.5 else 'neg'}\t{_shown(text)}")
+        print(f"{p:.4f}\t{'pos' if p >= DECISION_THRESHOLD else 'neg'}\t{_shown(text)}")
     return 0

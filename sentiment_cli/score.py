@@ -11,7 +11,7 @@ import os
 import time
 
 from sentiment.config import Config
-from sentiment.scoring_config import ScoringConfig
+from sentiment.scoring.config import ScoringConfig
 
 # Options named as the flow's parameters; help texts and defaults from ScoringConfig.
 OPTIONS = {"input": ("--input", "PATH", str), "output": ("--output", "PATH", str),
@@ -51,9 +51,9 @@ def scoring_config(args) -> ScoringConfig:
 
 
 def run(cfg: Config, args) -> int:
-    from sentiment.mlflow_store import apply_env_defaults, probe, tracking_uri
-    from sentiment.score_inputs import check_inputs
-    from sentiment.scoring import output_target
+    from sentiment.tracking.store import apply_env_defaults, probe, tracking_uri
+    from sentiment.scoring.inputs import check_inputs
+    from sentiment.scoring.batch import output_target
     scfg = scoring_config(args)
     # Cheap checks first, each a one-line error (exit 2), before Prefect, Dask or torch.
     check_inputs(scfg.input, scfg.text_column, scfg.id_column)

@@ -26,7 +26,7 @@ def add_parser(sub) -> None:
 
 def run(cfg: Config, args) -> int:
     if cfg.track:
-        from sentiment.tracked_run import log_evaluation, train_tracked
+        from sentiment.tracking.training_run import log_evaluation, train_tracked
         res = train_tracked(cfg)
         log_evaluation(res["run_id"], res["run_dir"], cfg)
         print(json.dumps({"run_id": res["run_id"], "tracking_uri": res["tracking_uri"],
@@ -35,7 +35,7 @@ def run(cfg: Config, args) -> int:
                           "timings": {k: round(v, 1) for k, v in res["timings"].items()}},
                          indent=2))
         return 0
-    from sentiment.training import train
+    from sentiment.training.loop import train
     summary = train(cfg)
     t = summary["test"]
     print(json.dumps({"run_dir": summary["run_dir"], "test_accuracy": t["accuracy"],

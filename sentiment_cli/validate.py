@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
 
 
 def run(cfg: Config, args) -> int:
-    from sentiment.validation import validate_data
+    from sentiment.contract.validation import validate_data
     report = Path(args.report_dir) if args.report_dir else Path(cfg.run_dir) / "validation"
     result = validate_data(cfg.data, cfg, report)
     print(result.summary_markdown)

@@ -6,7 +6,7 @@ from typing import Optional
 
 from prefect import task
 
-from sentiment import baseline_run
+from sentiment.tracking import baseline_run
 from sentiment.config import Config
 
 from ._options import NO_CACHING, TRANSIENT_RETRIES

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect import task
 
-from sentiment import tracked_run
+from sentiment.tracking import training_run
 from sentiment.config import Config
 
 from ._options import NO_CACHING, TRANSIENT_RETRIES
@@ -13,4 +13,4 @@ from ._options import NO_CACHING, TRANSIENT_RETRIES
 @task(name="evaluate-model", **NO_CACHING, **TRANSIENT_RETRIES)
 def evaluate_model(run_id: str, run_dir: str, cfg: Config) -> dict:
     """Test metrics from the run's saved predictions (plots and tables go to MLflow)."""
-    return tracked_run.log_evaluation(run_id, run_dir, cfg)
+    return training_run.log_evaluation(run_id, run_dir, cfg)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect import task
 
-from sentiment import mlflow_store
+from sentiment.tracking import store as mlflow_store
 from sentiment.config import Config
 
 from ._options import NO_CACHING

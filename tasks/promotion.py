@@ -6,7 +6,7 @@ from typing import Optional
 
 from prefect import task
 
-from sentiment import champion
+from sentiment.tracking import promotion
 from sentiment.config import Config
 
 from ._options import NO_CACHING, TRANSIENT_RETRIES
@@ -20,4 +20,4 @@ def promote_model(cfg: Config, version: Optional[int] = None,
     comparison with the baseline, markdown); the registry records it on the version. One
     promoter at a time per model: the server's concurrency limit, then the library's lock."""
     with promotion_slot(cfg.model_name, cfg.promotion_lock_timeout_s):
-        return champion.promote(cfg, version, baseline)
+        return promotion.promote(cfg, version, baseline)

@@ -3,7 +3,7 @@
 A Prefect global concurrency limit ``promote-<model_name>`` with one slot is held around the
 gate. Only a real Prefect API (PREFECT_API_URL set) spans processes and machines; the temporary
 local API that `sentiment pipeline` starts belongs to one process, so there the library's own
-lock (``sentiment.promotion_lock``: a file lock beside a local store, a lease on a server's
+lock (``sentiment.tracking.promotion_lock``: a file lock beside a local store, a lease on a server's
 registered model) is what keeps promotions apart. It is always taken, also under this limit.
 """
 

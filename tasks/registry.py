@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect import task
 
-from sentiment import registry
+from sentiment.tracking import registry
 from sentiment.config import Config
 
 from ._options import NO_CACHING, TRANSIENT_RETRIES

@@ -6,8 +6,9 @@ from typing import Optional
 
 from prefect import task
 
-from sentiment import score_run, scoring
-from sentiment.scoring_config import ScoringConfig
+from sentiment.tracking import scoring_run
+from sentiment.scoring import batch
+from sentiment.scoring.config import ScoringConfig
 
 from ._options import NO_CACHING, TRANSIENT_RETRIES
 
@@ -16,8 +17,8 @@ from ._options import NO_CACHING, TRANSIENT_RETRIES
 @task(name="plan-scoring", **NO_CACHING)
 def plan_scoring(cfg: ScoringConfig) -> dict:
     """Inputs, output, tracking store and the pinned model version, checked before any model
-    loads (see `sentiment.scoring.plan_job`)."""
-    return scoring.plan_job(cfg)
+    loads (see `sentiment.scoring.batch.plan_job`)."""
+    return batch.plan_job(cfg)
 
 
 # The one task that receives data rather than paths: a shard's texts travel with it, so the
@@ -29,18 +30,18 @@ def score_shard(texts: list, model_uri: str, tracking_uri: str,
                 batch_size: Optional[int] = None) -> dict:
     """Probabilities and errors of one shard, in order; which process scored it and how many
     times that process has loaded the model (once, when the per-process cache works)."""
-    return scoring.score_shard(texts, model_uri, tracking_uri, timeout_s, torch_threads,
+    return batch.score_shard(texts, model_uri, tracking_uri, timeout_s, torch_threads,
                                batch_size)
 
 
 @task(name="write-scores", **NO_CACHING)
 def write_scores(table, target: str, overwrite: bool = False) -> str:
     """The scores as parquet at `target`, written atomically; the path."""
-    return scoring.write_scores(table, target, overwrite)
+    return batch.write_scores(table, target, overwrite)
 
 
 @task(name="log-scoring-run", **NO_CACHING, **TRANSIENT_RETRIES)
 def log_scoring_run(cfg: ScoringConfig, summary: dict, distribution: dict,
                     tags: Optional[dict[str, str]] = None) -> dict:
     """The job as one MLflow run: {run_id, experiment_id, tracking_uri}."""
-    return score_run.log_scoring_run(cfg, summary, distribution, tags)
+    return scoring_run.log_scoring_run(cfg, summary, distribution, tags)

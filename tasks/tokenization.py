@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect import task
 
-from sentiment import tokenization
+from sentiment.encoding import tokenization
 from sentiment.config import Config
 
 from ._options import NO_CACHING, PLAIN_PRINT

@@ -6,7 +6,7 @@ from typing import Optional
 
 from prefect import task
 
-from sentiment import tracked_run
+from sentiment.tracking import training_run
 from sentiment.config import Config
 
 from ._options import NO_CACHING, PLAIN_PRINT
@@ -18,5 +18,5 @@ def train_model(cfg: Config, validation_report_dir: Optional[str] = None,
                 tags: Optional[dict[str, str]] = None) -> dict:
     """The MLflow run id, the run folder and the test accuracy; the model stays on disk.
     `tags` go onto the MLflow run (the flow's links back to itself: see
-    `sentiment.tracked_run.train_tracked`)."""
-    return tracked_run.train_tracked(cfg, validation_report_dir, tags)
+    `sentiment.tracking.training_run.train_tracked`)."""
+    return training_run.train_tracked(cfg, validation_report_dir, tags)

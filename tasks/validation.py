@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect import task
 
-from sentiment import validation
+from sentiment.contract import validation
 from sentiment.config import Config
 
 from ._options import NO_CACHING
@@ -13,6 +13,6 @@ from ._options import NO_CACHING
 @task(name="validate-data", **NO_CACHING)
 def validate_data(cfg: Config, report_dir: str) -> dict:
     """The contract's verdict as a small dict, returned rather than raised: the flow publishes
-    the summary first, then stops on a critical failure (`sentiment.validation.ensure_valid`)."""
+    the summary first, then stops on a critical failure (`sentiment.contract.validation.ensure_valid`)."""
     result = validation.validate_data(cfg.data, cfg, report_dir)
     return {**result.to_dict(), "summary_markdown": result.summary_markdown}

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from sentiment import baseline
+from sentiment.baseline import tfidf
 from sentiment.config import Config
-from sentiment.data import load_splits
+from sentiment.data.imdb import load_splits
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +18,7 @@ def fitted(imdb_dir):
     cfg = Config.from_preset("smoke", data=str(imdb_dir), max_train=1000, max_valid=50,
                              max_test=400)
     splits = load_splits(cfg)
-    return cfg, splits, baseline.train_and_test(cfg, splits)
+    return cfg, splits, tfidf.train_and_test(cfg, splits)
 
 
 def test_baseline_learns_from_words(fitted):
@@ -41,28 +41,28 @@ def test_save_load_round_trip_without_pickle(fitted, tmp_path):
     _, splits, res = fitted
     d = res["model"].save(tmp_path / "baseline")
     names = sorted(p.name for p in d.iterdir())
-    assert names == sorted([baseline.VOCABULARY, baseline.WEIGHTS, baseline.SETTINGS])
-    loaded = baseline.load(d)
+    assert names == sorted([tfidf.VOCABULARY, tfidf.WEIGHTS, tfidf.SETTINGS])
+    loaded = tfidf.load(d)
     texts = splits.test["text"].tolist()[:50] + ["Avengers was great!!", "Terrible. I hated it."]
     np.testing.assert_allclose(loaded.predict_proba(texts), res["model"].predict_proba(texts),
                                atol=1e-6)
     # Each file is plain data: JSON text or safetensors (a JSON header, then raw numbers).
-    json.loads((d / baseline.VOCABULARY).read_text(encoding="utf-8"))
-    assert b"pickle" not in (d / baseline.WEIGHTS).read_bytes()[:2000]
+    json.loads((d / tfidf.VOCABULARY).read_text(encoding="utf-8"))
+    assert b"pickle" not in (d / tfidf.WEIGHTS).read_bytes()[:2000]
 
 
 def test_load_names_the_missing_file(tmp_path):
-    (tmp_path / baseline.SETTINGS).write_text("{}")
-    with pytest.raises(FileNotFoundError, match=f"missing {baseline.VOCABULARY}, {baseline.WEIGHTS}"):
-        baseline.load(tmp_path)
+    (tmp_path / tfidf.SETTINGS).write_text("{}")
+    with pytest.raises(FileNotFoundError, match=f"missing {tfidf.VOCABULARY}, {tfidf.WEIGHTS}"):
+        tfidf.load(tmp_path)
 
 
 def test_load_refuses_mismatched_files(fitted, tmp_path):
     d = fitted[2]["model"].save(tmp_path / "b")
-    vocab = json.loads((d / baseline.VOCABULARY).read_text())
-    (d / baseline.VOCABULARY).write_text(json.dumps(vocab[:-1]))
+    vocab = json.loads((d / tfidf.VOCABULARY).read_text())
+    (d / tfidf.VOCABULARY).write_text(json.dumps(vocab[:-1]))
     with pytest.raises(ValueError, match="disagree in size"):
-        baseline.load(d)
+        tfidf.load(d)
 
 
 def test_non_string_input_is_named(fitted):

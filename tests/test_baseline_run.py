@@ -34,7 +34,8 @@ RESULT_KEYS = {"run_id", "accuracy", "test_set", "version", "model_uri", "second
 
 @pytest.fixture(scope="module")
 def runs(imdb_dir, tmp_path_factory):
-    from sentiment import baseline_run, tracked_run
+    from sentiment.tracking import baseline_run
+    from sentiment.tracking import training_run
     tmp = tmp_path_factory.mktemp("baseline-run")
     mp = pytest.MonkeyPatch()
     mp.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -48,7 +49,7 @@ def runs(imdb_dir, tmp_path_factory):
                                  cache_dir=str(tmp / "cache"), progress=False, num_threads=1,
                                  tracking_uri=f"sqlite:///{tmp}/mlflow.db",
                                  experiment="imdb-sentiment-test", baseline_model_name=NAME)
-        train = tracked_run.train_tracked(cfg)
+        train = training_run.train_tracked(cfg)
         base = baseline_run.train_baseline(cfg, tags={"prefect.flow_run_id": "flow-1"})
         other = baseline_run.train_baseline(cfg.replace(max_test=100))
         import mlflow
@@ -139,8 +140,8 @@ print("RESULT " + json.dumps({"probability": df["probability"].tolist(),
 
 
 def test_loads_by_name_in_fresh_process_without_pickle(runs):
-    from sentiment import baseline
-    from sentiment.data import load_splits
+    from sentiment.baseline import tfidf
+    from sentiment.data.imdb import load_splits
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env.update(MLFLOW_TRACKING_URI=runs.cfg.tracking_uri, MLFLOW_DISABLE_TELEMETRY="true",
                MLFLOW_ALLOW_PICKLE_DESERIALIZATION="false", DO_NOT_TRACK="1")
@@ -150,7 +151,7 @@ def test_loads_by_name_in_fresh_process_without_pickle(runs):
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT "))
     out = json.loads(line[len("RESULT "):])
     # The library model: the same Config fitted here, outside MLflow.
-    library = baseline.train_and_test(runs.cfg, load_splits(runs.cfg))["model"]
+    library = tfidf.train_and_test(runs.cfg, load_splits(runs.cfg))["model"]
     expected = library.predict_proba(TEXTS)
     np.testing.assert_allclose(out["probability"], expected, atol=1e-6)
     assert out["label"] == ["pos" if p >= 0.5 else "neg" for p in expected]

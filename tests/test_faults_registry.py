@@ -67,7 +67,7 @@ def _env(uri: str | None = None, **extra) -> dict:
 
 def _test_set(cfg: Config) -> str:
     """A fingerprint of the test split's texts and labels, as tracked runs tag it."""
-    from sentiment.data import load_splits
+    from sentiment.data.imdb import load_splits
     test = load_splits(cfg).test
     h = hashlib.sha256()
     for text, label in zip(test["text"], test["label"]):
@@ -98,7 +98,7 @@ def store(tmp_path_factory):
         pytest.skip("IMDB parquet data not found (set IMDB_DATA)")
     from mlflow import MlflowClient
 
-    from sentiment import tracked_run
+    from sentiment.tracking import training_run
     tmp = tmp_path_factory.mktemp("faults")
     mp = pytest.MonkeyPatch()
     for k in ("MLFLOW_TRACKING_URI", "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"):
@@ -112,7 +112,7 @@ def store(tmp_path_factory):
         client = MlflowClient(cfg_a.tracking_uri, cfg_a.tracking_uri)
         runs = {}
         for key, cfg in (("a", cfg_a), ("b", cfg_b)):
-            res = tracked_run.train_tracked(cfg)
+            res = training_run.train_tracked(cfg)
             if "data.test_set" not in client.get_run(res["run_id"]).data.tags:
                 client.set_tag(res["run_id"], "data.test_set", _test_set(cfg))
             runs[key] = SimpleNamespace(cfg=cfg, run_id=res["run_id"], run_dir=res["run_dir"],
@@ -125,7 +125,7 @@ def store(tmp_path_factory):
 
 
 def _register(run) -> int:
-    from sentiment import registry
+    from sentiment.tracking import registry
     return registry.register_model(run.run_id, run.run_dir, run.cfg)["version"]
 
 
@@ -138,7 +138,7 @@ def _versions_of(client, name: str, run_id: str) -> list:
 # ---------------------------------------------------------------------------------------
 
 def test_registration_retried_after_a_failure_leaves_one_version(store, monkeypatch):
-    from sentiment import registry
+    from sentiment.tracking import registry
     real, calls = registry._finish_version, []
 
     def fail_once(*args, **kwargs):
@@ -169,7 +169,7 @@ def test_registration_retried_after_a_failure_leaves_one_version(store, monkeypa
 
 
 def test_registration_refuses_another_runs_folder(store):
-    from sentiment import registry
+    from sentiment.tracking import registry
     a, b = store.a, store.b
     # The folder's mlflow_run.json names run a: registering run b from it is refused.
     with pytest.raises(ValueError, match=f"holds MLflow run {a.run_id}, not run {b.run_id}"):
@@ -189,7 +189,7 @@ def _clear_champion(client, name=NAME):
 
 
 def test_candidate_below_the_baseline_is_refused(store):
-    from sentiment import champion
+    from sentiment.tracking import promotion
     va = _register(store.a)
     _clear_champion(store.client)
     acc = float(store.client.get_model_version(NAME, str(va)).tags["test_accuracy"])
@@ -197,7 +197,7 @@ def test_candidate_below_the_baseline_is_refused(store):
     cfg = store.a.cfg.replace(min_accuracy=0.0, min_lift_over_baseline=0.0)
     baseline = {"accuracy": min(1.0, acc + 0.05), "test_set": store.a.test_set,
                 "run_id": "baseline-run", "version": None}
-    d = champion.promote(cfg, version=va, baseline=baseline)
+    d = promotion.promote(cfg, version=va, baseline=baseline)
     assert not d["promoted"]
     assert "does not beat the bag-of-words baseline" in d["reason"], d["reason"]
     assert d["compared"]["lift_over_baseline"] == pytest.approx(acc - baseline["accuracy"])
@@ -207,26 +207,26 @@ def test_candidate_below_the_baseline_is_refused(store):
     assert tags[f"promotion.{n}.decision"] == "rejected"
     assert float(tags[f"promotion.{n}.baseline_accuracy"]) == baseline["accuracy"]
     # Beaten by the required lift: promoted.
-    ok = champion.promote(cfg, version=va,
+    ok = promotion.promote(cfg, version=va,
                           baseline={**baseline, "accuracy": acc - 0.05})
     assert ok["promoted"], ok["reason"]
     # A baseline from another test set is no comparison at all.
-    other = champion.promote(cfg, version=va,
+    other = promotion.promote(cfg, version=va,
                              baseline={**baseline, "test_set": store.b.test_set})
     assert not other["promoted"] and "no like-for-like comparison" in other["reason"]
     _clear_champion(store.client)
 
 
 def test_champion_from_another_test_set_is_rescored(store):
-    from sentiment import champion
-    from sentiment.data import load_splits
-    from sentiment.metrics import classification_metrics
-    from sentiment.predict import SentimentModel
+    from sentiment.tracking import promotion
+    from sentiment.data.imdb import load_splits
+    from sentiment.evaluation.metrics import classification_metrics
+    from sentiment.model.predict import SentimentModel
     va, vb = _register(store.a), _register(store.b)
     _clear_champion(store.client)
     cfg = store.a.cfg.replace(min_accuracy=0.0)
-    assert champion.promote(cfg, version=vb)["promoted"]  # b: champion, tested on its own set
-    d = champion.promote(cfg, version=va)
+    assert promotion.promote(cfg, version=vb)["promoted"]  # b: champion, tested on its own set
+    d = promotion.promote(cfg, version=va)
     test = load_splits(store.a.cfg).test
     probs = SentimentModel.load(store.b.run_dir, device="cpu").predict_proba(test["text"].tolist())
     expected = classification_metrics(test["label"].to_numpy(), probs)["accuracy"]
@@ -247,17 +247,18 @@ def test_champion_from_another_test_set_is_rescored(store):
 
 
 def test_champion_that_cannot_be_rescored_refuses_the_comparison(store, monkeypatch):
-    from sentiment import champion, data
+    from sentiment.tracking import promotion
+    from sentiment.data import imdb
     va, vb = _register(store.a), _register(store.b)
     _clear_champion(store.client)
     cfg = store.a.cfg.replace(min_accuracy=0.0)
-    assert champion.promote(cfg, version=vb)["promoted"]
+    assert promotion.promote(cfg, version=vb)["promoted"]
 
     def gone(_cfg):
         raise FileNotFoundError("/data/imdb: no such folder")
 
-    monkeypatch.setattr(data, "load_splits", gone)
-    d = champion.promote(cfg, version=va)
+    monkeypatch.setattr(imdb, "load_splits", gone)
+    d = promotion.promote(cfg, version=va)
     assert not d["promoted"]
     assert "cannot compare with the champion (version" in d["reason"]
     assert "no such folder" in d["reason"]
@@ -271,7 +272,7 @@ def test_champion_that_cannot_be_rescored_refuses_the_comparison(store, monkeypa
 
 _PROMOTER = r"""
 import json, sys
-from sentiment import champion
+from sentiment.tracking import promotion
 from sentiment.config import Config
 cfg = Config.from_dict(json.loads(sys.argv[1]))
 version = int(sys.argv[2])
@@ -279,7 +280,7 @@ print("ready", flush=True)
 for line in sys.stdin:
     if line.strip() != "go":
         break
-    d = champion.promote(cfg, version=version)
+    d = promotion.promote(cfg, version=version)
     print(json.dumps({"promoted": d["promoted"], "reason": d["reason"],
                       "record": d["audit_record"]}), flush=True)
 """
@@ -289,7 +290,7 @@ def test_two_promoters_at_once_end_with_the_better_champion(store):
     """10 trials: two processes promote two versions of different accuracy at the same
     moment, starting with no champion; the better one ends as champion every time and both
     decisions are on record."""
-    from sentiment import registry
+    from sentiment.tracking import registry
     name = NAME + "-race"
     client = store.client
     source = client.get_model_version(NAME, str(_register(store.a))).source
@@ -416,7 +417,7 @@ def test_predict_says_server_unreachable_not_unknown_model(tmp_path):
 def test_probe_names_the_cause(tmp_path):
     import http.server
 
-    from sentiment.mlflow_store import StoreUnavailable, probe
+    from sentiment.tracking.store import StoreUnavailable, probe
 
     class NotMlflow(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
@@ -475,7 +476,7 @@ def _log_pickled_version(uri: str, marker: Path) -> str:
 
 @needs_data
 def test_pickled_version_is_refused(store, tmp_path, monkeypatch):
-    from sentiment.model_uri import UnsafeModel, load_model_uri
+    from sentiment.tracking.model_uri import UnsafeModel, load_model_uri
     marker = tmp_path / "code-ran"
     uri = _log_pickled_version(store.uri, marker)
     proc = subprocess.run([sys.executable, "-m", "sentiment_cli.main", "predict", "--model", uri,

@@ -45,7 +45,7 @@ if mode == "checkpoint":  # die inside the second write of the last checkpoint, 
                 hang()
     st.save_file = save_file
 elif mode == "cache":  # die after the first batch of the encoder-state cache build
-    import sentiment.state_cache as sc
+    import sentiment.training.state_cache as sc
     real_encode = sc.encode_batch
     def encode_batch(*a, **k):
         real_encode(*a, **k)
@@ -55,20 +55,21 @@ elif mode == "cache":  # die after the first batch of the encoder-state cache bu
 from sentiment.config import Config
 cfg = Config.from_dict(json.loads(cfg_json))
 if mode == "pipeline":  # what the training flow does: train tracked, then register that run
-    from sentiment import registry, tracked_run
-    res = tracked_run.train_tracked(cfg)
+    from sentiment.tracking import registry
+    from sentiment.tracking import training_run
+    res = training_run.train_tracked(cfg)
     # Both runs finish training before either registers: when a shared folder would hold only
     # the last one's model and metrics.
     Path(f"{marker}.{os.getpid()}").write_text("")
     deadline = time.monotonic() + 300
     while len(list(marker.parent.glob(marker.name + ".*"))) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
-    run_dir = tracked_run.run_dir_of(res["run_id"], res["run_dir"])
+    run_dir = training_run.run_dir_of(res["run_id"], res["run_dir"])
     reg = registry.register_model(res["run_id"], str(run_dir), cfg)
     print(json.dumps({"run_id": res["run_id"], "run_dir": str(run_dir.resolve()),
                       "version": reg["version"]}))
 else:
-    from sentiment.training import train
+    from sentiment.training.loop import train
     train(cfg)
 '''
 
@@ -138,8 +139,8 @@ def _hidden(folder: Path) -> list[Path]:
 # --- every run owns its folder -----------------------------------------------------------
 
 def test_runs_left_at_the_preset_folder_get_folders_of_their_own(tmp_path, monkeypatch):
-    from sentiment import run_folder
-    from sentiment.checkpoints import ResumeError
+    from sentiment.training import run_folder
+    from sentiment.training.checkpoints import ResumeError
     monkeypatch.chdir(tmp_path)
     cfg = Config.from_preset("smoke", cache_dir=str(tmp_path / "cache"))
     a, b = run_folder.resolve(cfg), run_folder.resolve(cfg)
@@ -156,7 +157,7 @@ def test_runs_left_at_the_preset_folder_get_folders_of_their_own(tmp_path, monke
 
 
 def test_registration_reads_only_the_folder_of_its_own_run(tmp_path):
-    from sentiment.tracked_run import RUN_REF, RunDirMismatch, run_dir_of
+    from sentiment.tracking.training_run import RUN_REF, RunDirMismatch, run_dir_of
     (tmp_path / RUN_REF).write_text(json.dumps({"run_id": "b" * 32}))
     assert run_dir_of("b" * 32, tmp_path) == tmp_path
     with pytest.raises(RunDirMismatch, match=f"holds MLflow run {'b' * 32}, not run {'a' * 32}"):
@@ -170,7 +171,7 @@ def test_two_pipelines_at_once_register_their_own_weights_and_accuracy(tmp_path,
     """Two processes (train tracked + register, seeds 1 and 2) on one SQLite store, both
     leaving run_dir at the preset's and both done training before either registers: two
     versions, each with its own run's weights and accuracy tag."""
-    from sentiment.mlflow_store import connect
+    from sentiment.tracking.store import connect
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     _, client = connect(uri)
     client.search_experiments()  # the store's schema exists before two writers race for it
@@ -209,7 +210,7 @@ def test_two_pipelines_at_once_register_their_own_weights_and_accuracy(tmp_path,
     assert _sha256(Path(results[0]["run_dir"]) / "model/head.safetensors") != \
         _sha256(Path(results[1]["run_dir"]) / "model/head.safetensors")
     # runs/smoke/latest points at one of them; the model commands take runs/smoke as is.
-    from sentiment.model_folder import locate
+    from sentiment.model.model_folder import locate
     latest = (tmp_path / "runs/smoke/latest").resolve()
     assert str(latest) in {r["run_dir"] for r in results}
     assert locate(tmp_path / "runs/smoke").resolve() == latest / "model"
@@ -219,8 +220,8 @@ def test_two_pipelines_at_once_register_their_own_weights_and_accuracy(tmp_path,
 
 @pytest.mark.slow
 def test_kill_during_a_checkpoint_write_leaves_nothing_after_resume(tmp_path, imdb_dir):
-    from sentiment.run_folder import RunDirError
-    from sentiment.training import TrainHooks, train
+    from sentiment.training.run_folder import RunDirError
+    from sentiment.training.loop import TrainHooks, train
     cfg = _cfg(tmp_path, imdb_dir, epochs=3)
     proc, marker = _start(tmp_path, "checkpoint", cfg)
     _wait_for(proc, marker)
@@ -242,7 +243,7 @@ def test_kill_during_a_checkpoint_write_leaves_nothing_after_resume(tmp_path, im
 
 @pytest.mark.slow
 def test_kill_during_a_state_cache_build_leaves_nothing_after_the_next_run(tmp_path, imdb_dir):
-    from sentiment.training import TrainHooks, train
+    from sentiment.training.loop import TrainHooks, train
     cfg = _cfg(tmp_path, imdb_dir, run_dir=str(tmp_path / "first"))
     proc, marker = _start(tmp_path, "cache", cfg)
     _wait_for(proc, marker)
@@ -258,8 +259,8 @@ def test_kill_during_a_state_cache_build_leaves_nothing_after_the_next_run(tmp_p
 # --- damaged checkpoints -------------------------------------------------------------------
 
 def test_a_truncated_last_checkpoint_falls_back_to_the_previous_one(tmp_path, imdb_dir):
-    from sentiment.run_folder import RunDirError
-    from sentiment.training import TrainHooks, train
+    from sentiment.training.run_folder import RunDirError
+    from sentiment.training.loop import TrainHooks, train
     full = _cfg(tmp_path, imdb_dir, run_dir=str(tmp_path / "full"), epochs=3)
     train(full, hooks=TrainHooks(report=_quiet))
     part = full.replace(run_dir=str(tmp_path / "part"))
@@ -283,18 +284,19 @@ def test_a_truncated_last_checkpoint_falls_back_to_the_previous_one(tmp_path, im
 
 def _no_loading(monkeypatch):
     """Fail the test if data or an encoder is loaded."""
-    from sentiment import data, encoders
+    from sentiment.data import imdb
+    from sentiment.encoding import encoders
 
     def refuse(*a, **k):
         raise AssertionError("data or encoder loaded before the check")
-    monkeypatch.setattr(data, "load_splits", refuse)
+    monkeypatch.setattr(imdb, "load_splits", refuse)
     monkeypatch.setattr(encoders, "load_encoder", refuse)
 
 
 def test_resume_on_a_corrupt_only_checkpoint_says_what_to_do_before_loading(tmp_path, imdb_dir,
                                                                             monkeypatch):
-    from sentiment.checkpoints import ResumeError
-    from sentiment.training import TrainHooks, train
+    from sentiment.training.checkpoints import ResumeError
+    from sentiment.training.loop import TrainHooks, train
     cfg = _cfg(tmp_path, imdb_dir, epochs=2)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, hooks=TrainHooks(report=_quiet, stop_after_epoch=1))
@@ -311,9 +313,10 @@ def test_resume_on_a_corrupt_only_checkpoint_says_what_to_do_before_loading(tmp_
 
 def test_unwritable_or_full_run_dir_fails_in_one_line_before_encoding(tmp_path, imdb_dir,
                                                                       monkeypatch):
-    from sentiment import run_folder, state_cache
-    from sentiment.run_folder import RunDirError
-    from sentiment.training import TrainHooks, train
+    from sentiment.training import run_folder
+    from sentiment.training import state_cache
+    from sentiment.training.run_folder import RunDirError
+    from sentiment.training.loop import TrainHooks, train
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     with monkeypatch.context() as mp:
@@ -368,8 +371,10 @@ def test_cli_says_it_in_one_line_in_seconds(tmp_path, imdb_dir, case):
 def test_a_resumed_tracked_run_continues_its_mlflow_run_without_duplicate_points(
         tmp_path, imdb_dir, monkeypatch):
     pytest.importorskip("mlflow")
-    from sentiment import checkpoints, training, tracked_run
-    from sentiment.mlflow_store import connect
+    from sentiment.training import checkpoints
+    from sentiment.training import loop
+    from sentiment.tracking import training_run
+    from sentiment.tracking.store import connect
     monkeypatch.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     cfg = _cfg(tmp_path, imdb_dir, epochs=3, track=True, tracking_uri=uri, experiment="faults")
@@ -382,15 +387,15 @@ def test_a_resumed_tracked_run_continues_its_mlflow_run_without_duplicate_points
             raise KeyboardInterrupt("interrupted while saving")
         return real(*a, **k)
     with monkeypatch.context() as mp:
-        mp.setattr(training, "save_checkpoint", interrupted)
+        mp.setattr(loop, "save_checkpoint", interrupted)
         with pytest.raises(KeyboardInterrupt):
-            tracked_run.train_tracked(cfg)
+            training_run.train_tracked(cfg)
     _, client = connect(uri)
     (first,) = client.search_runs([client.get_experiment_by_name("faults").experiment_id])
     assert first.info.status == "KILLED"
     logged_before = len(client.get_metric_history(first.info.run_id, "step/train_loss"))
 
-    res = tracked_run.train_tracked(cfg.replace(resume=True))
+    res = training_run.train_tracked(cfg.replace(resume=True))
     assert res["run_id"] == first.info.run_id
     runs = client.search_runs([client.get_experiment_by_name("faults").experiment_id])
     assert [r.info.status for r in runs] == ["FINISHED"]
@@ -401,4 +406,4 @@ def test_a_resumed_tracked_run_continues_its_mlflow_run_without_duplicate_points
                           ("epoch/val_loss", [1, 2, 3]), ("test_accuracy", [0])):
         steps = sorted(m.step for m in client.get_metric_history(res["run_id"], key))
         assert steps == expected, (key, steps)
-    assert tracked_run.run_dir_of(res["run_id"], tmp_path / "run") == tmp_path / "run"
+    assert training_run.run_dir_of(res["run_id"], tmp_path / "run") == tmp_path / "run"

@@ -11,12 +11,15 @@ import pytest
 import torch
 from torch import nn
 
-from sentiment import encoder_layers, encoders, model_folder, state_cache
+from sentiment.model import encoder_layers
+from sentiment.encoding import encoders
+from sentiment.model import model_folder
+from sentiment.training import state_cache
 from sentiment.config import Config
-from sentiment.features import CachedFeatures, head_autocast
-from sentiment.gru_scan import head_forward
-from sentiment.model import BERTGRUSentiment, count_parameters
-from sentiment.tokenization import TokenizedSplit, encode_texts
+from sentiment.training.features import CachedFeatures, head_autocast
+from sentiment.model.gru_scan import head_forward
+from sentiment.model.bert_gru import BERTGRUSentiment, count_parameters
+from sentiment.encoding.tokenization import TokenizedSplit, encode_texts
 
 TEXTS = ["A wonderful film, moving and funny from start to end.",
          "Dull. I hated every minute of it and left early.",
@@ -61,7 +64,7 @@ def test_partial_finetuning_on_cached_states_matches_the_whole_encoder(minilm, t
     trained = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trained and all(n.startswith(("head.", "bert.encoder.layer.4.", "bert.encoder.layer.5."))
                            for n in trained)
-    from sentiment.batching import pad_ids
+    from sentiment.data.batching import pad_ids
     ids, mask = pad_ids(ids_list, tok.pad_token_id)
     lengths = mask.sum(1)
 
@@ -110,7 +113,7 @@ def _run_tensors(run_dir):
 
 @pytest.mark.parametrize("layers,cache_states", [(1, True), (-1, True)])
 def test_resume_with_a_trained_encoder_is_bit_identical(tmp_path, imdb_dir, layers, cache_states):
-    from sentiment.training import TrainHooks, train
+    from sentiment.training.loop import TrainHooks, train
     common = dict(epochs=3, train_encoder_layers=layers, cache_states=cache_states,
                   encoder_lr=1e-3, encoder_attention_dropout=0.0)
     full = smoke_cfg(tmp_path, imdb_dir, run_dir=str(tmp_path / "full"), **common)
@@ -143,8 +146,8 @@ def test_resume_with_a_trained_encoder_is_bit_identical(tmp_path, imdb_dir, laye
 
 def test_saved_finetuned_model_reloads_and_predicts_the_same(tmp_path, imdb_dir):
     import pandas as pd
-    from sentiment.predict import SentimentModel
-    from sentiment.training import TrainHooks, train
+    from sentiment.model.predict import SentimentModel
+    from sentiment.training.loop import TrainHooks, train
     cfg = smoke_cfg(tmp_path, imdb_dir, epochs=1, train_encoder_layers=-1, encoder_lr=1e-3,
                     encoder_precision="fp32")
     train(cfg, hooks=TrainHooks(report=quiet))
@@ -193,14 +196,14 @@ def test_config_rejects_bad_finetuning_values():
 
 
 def test_encoder_schedule_warms_up_then_decays():
-    from sentiment.optimization import warmup_linear
+    from sentiment.training.optimization import warmup_linear
     f = [warmup_linear(s, 10, 2) for s in range(10)]
     assert f[:2] == [0.5, 1.0] and f[2] == 1.0
     assert all(a > b for a, b in zip(f[2:], f[3:])) and f[-1] > 0
 
 
 def test_gradient_checkpointing_gives_the_same_gradients():
-    from sentiment.training import build_model
+    from sentiment.training.loop import build_model
     cfg = Config.from_preset("smoke", encoder="random-tiny", train_encoder_layers=-1, hidden_dim=8)
     ids = torch.tensor([[101, 2000, 2001, 102, 0], [101, 2003, 2004, 2005, 102]])
     mask = (ids != 0).long()

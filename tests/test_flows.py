@@ -150,7 +150,7 @@ def test_token_cache_task_reuses_the_cache_until_length_or_tokenizer_change(harn
 def _cased_tokenizer(dest: Path) -> Path:
     """The packaged WordPiece vocab without lower-casing: another tokenizer, same vocab file."""
     from transformers import BertConfig, BertTokenizerFast
-    from sentiment.encoders import load_tokenizer, resolve
+    from sentiment.encoding.encoders import load_tokenizer, resolve
     vocab = load_tokenizer(resolve("minilm")).get_vocab()
     dest.mkdir(parents=True)
     (dest / "vocab.txt").write_text(
@@ -297,7 +297,7 @@ def test_validation_failure_stops_before_the_token_cache(harness, datasets, tmp_
     storage = harness / "storage"
     assert not storage.exists() or not any(storage.iterdir()), list(storage.iterdir())
     # Called directly (as `sentiment pipeline` does), the flow raises the validation error.
-    from sentiment.validation import ValidationError
+    from sentiment.contract.validation import ValidationError
     with pytest.raises(ValidationError, match="train:label_in_set"):
         train_sentiment(**params)
     assert not storage.exists() or not any(storage.iterdir()), list(storage.iterdir())

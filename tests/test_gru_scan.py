@@ -1,4 +1,4 @@
-"""The merged-direction GRU scans (sentiment.gru_scan) against the packed nn.GRU: the same
+"""The merged-direction GRU scans (sentiment.model.gru_scan) against the packed nn.GRU: the same
 logits and the same gradients w.r.t. the states and every parameter."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sentiment import gru_scan
-from sentiment.gru_scan import head_forward, scan_head_forward
-from sentiment.model import GRUHead
+from sentiment.model import gru_scan
+from sentiment.model.gru_scan import head_forward, scan_head_forward
+from sentiment.model.bert_gru import GRUHead
 
 
 def _case(seed, B=6, T=11, E=12, H=8, bidirectional=True, layers=2, dropout=0.0, pad_extra=3):

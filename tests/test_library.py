@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 import torch
 
-from sentiment import data as data_mod
-from sentiment import encoders
+from sentiment.data import imdb
+from sentiment.encoding import encoders
 from sentiment.config import Config
-from sentiment.data import DataError
-from sentiment.model import BERTGRUSentiment, count_parameters
-from sentiment.tokenization import encode_texts, truncate
+from sentiment.data.imdb import DataError
+from sentiment.model.bert_gru import BERTGRUSentiment, count_parameters
+from sentiment.encoding.tokenization import encode_texts, truncate
 
 
 @pytest.fixture(scope="module")
@@ -71,21 +71,21 @@ def test_head_tail_truncation_keeps_start_and_end():
 # --- data ----------------------------------------------------------------------------------
 
 def test_real_splits_match_homework(imdb_dir):
-    splits = data_mod.load_splits(Config(data=str(imdb_dir)))
+    splits = imdb.load_splits(Config(data=str(imdb_dir)))
     assert splits.sizes() == {"train": 17500, "valid": 7500, "test": 25000}
     assert set(splits.train["label"].unique()) == {0, 1}
     # Seeded: the same split twice, and train and valid are disjoint parts of the original train.
-    again = data_mod.load_splits(Config(data=str(imdb_dir)))
+    again = imdb.load_splits(Config(data=str(imdb_dir)))
     assert splits.train["text"].head(50).tolist() == again.train["text"].head(50).tolist()
     assert not set(splits.train["text"].head(500)) & set(splits.valid["text"])
 
 
 def test_preset_subsets_are_stratified_and_deterministic(imdb_dir):
     cfg = Config.from_preset("quick", data=str(imdb_dir))
-    a, b = data_mod.load_splits(cfg), data_mod.load_splits(cfg)
+    a, b = imdb.load_splits(cfg), imdb.load_splits(cfg)
     assert a.sizes() == {"train": cfg.max_train, "valid": cfg.max_valid, "test": cfg.max_test}
     assert a.test["text"].tolist() == b.test["text"].tolist()
-    full = data_mod.load_splits(Config(data=str(imdb_dir)))
+    full = imdb.load_splits(Config(data=str(imdb_dir)))
     share = full.train["label"].mean()
     assert abs(a.train["label"].mean() - share) < 0.001  # class shares kept exactly (rounding)
 
@@ -102,14 +102,14 @@ def _frame(n=20):
 def test_missing_data_path_is_named(tmp_path):
     missing = tmp_path / "nowhere"
     with pytest.raises(DataError, match="does not exist"):
-        data_mod.load_imdb(str(missing))
+        imdb.load_imdb(str(missing))
 
 
 def test_parquet_without_text_column(tmp_path):
     _write_parquet(tmp_path / "train.parquet", _frame().rename(columns={"text": "review"}))
     _write_parquet(tmp_path / "test.parquet", _frame())
     with pytest.raises(DataError, match=r"missing column\(s\) \['text'\]"):
-        data_mod.load_imdb(str(tmp_path))
+        imdb.load_imdb(str(tmp_path))
 
 
 def test_labels_outside_0_1(tmp_path):
@@ -118,7 +118,7 @@ def test_labels_outside_0_1(tmp_path):
     _write_parquet(tmp_path / "train.parquet", bad)
     _write_parquet(tmp_path / "test.parquet", _frame())
     with pytest.raises(DataError, match=r"labels outside \{0, 1\}: \[2\]"):
-        data_mod.load_imdb(str(tmp_path))
+        imdb.load_imdb(str(tmp_path))
 
 
 def test_string_labels_rejected(tmp_path):
@@ -126,21 +126,21 @@ def test_string_labels_rejected(tmp_path):
     _write_parquet(tmp_path / "train.parquet", _frame())
     _write_parquet(tmp_path / "test.parquet", bad)
     with pytest.raises(DataError, match="'label' must be integers"):
-        data_mod.load_imdb(str(tmp_path))
+        imdb.load_imdb(str(tmp_path))
 
 
 def test_empty_data(tmp_path):
     _write_parquet(tmp_path / "train.parquet", _frame().iloc[:0])
     _write_parquet(tmp_path / "test.parquet", _frame())
     with pytest.raises(DataError, match="no rows"):
-        data_mod.load_imdb(str(tmp_path))
+        imdb.load_imdb(str(tmp_path))
 
 
 def test_corrupt_parquet(tmp_path):
     (tmp_path / "train.parquet").write_bytes(b"not parquet at all")
     _write_parquet(tmp_path / "test.parquet", _frame())
     with pytest.raises(DataError, match="not a readable parquet"):
-        data_mod.load_imdb(str(tmp_path))
+        imdb.load_imdb(str(tmp_path))
 
 
 def _acl_files():
@@ -160,8 +160,8 @@ def test_aclimdb_folder_and_tarball_give_the_same_frames(tmp_path):
             info = tarfile.TarInfo(name)
             info.size = len(blob)
             tar.addfile(info, io.BytesIO(blob))
-    from_dir = data_mod.load_imdb(str(tmp_path / "dir"))
-    from_tar = data_mod.load_imdb(str(tar_path))
+    from_dir = imdb.load_imdb(str(tmp_path / "dir"))
+    from_tar = imdb.load_imdb(str(tar_path))
     for split in ("train", "test"):
         assert len(from_dir[split]) == 6
         assert sorted(from_dir[split]["text"]) == sorted(from_tar[split]["text"])
@@ -171,7 +171,7 @@ def test_aclimdb_folder_and_tarball_give_the_same_frames(tmp_path):
 
 def test_hub_id_without_network_fails_clearly():
     with pytest.raises(DataError, match="stanfordnlp/imdb"):
-        data_mod.load_imdb("stanfordnlp/imdb")
+        imdb.load_imdb("stanfordnlp/imdb")
 
 
 # --- encoders and model --------------------------------------------------------------------
@@ -218,7 +218,7 @@ def test_model_forward_and_frozen_encoder():
 
 
 def test_head_runs_on_precomputed_states_and_ignores_padding():
-    from sentiment.model import GRUHead
+    from sentiment.model.bert_gru import GRUHead
     torch.manual_seed(0)
     head = GRUHead(8, 4, 1, 2, True, 0.0).eval()
     x = torch.randn(1, 5, 8)
@@ -232,7 +232,7 @@ def test_head_runs_on_precomputed_states_and_ignores_padding():
 
 def test_smoke_training_on_real_reviews_lowers_the_loss(tmp_path, imdb_dir):
     cfg = smoke_cfg(tmp_path, imdb_dir, epochs=4, lr=3e-3)
-    from sentiment.training import TrainHooks, train
+    from sentiment.training.loop import TrainHooks, train
     summary = train(cfg, hooks=TrainHooks(report=quiet))
     losses = [h["train_loss"] for h in summary["history"]]
     assert losses[-1] < losses[0] - 0.05, losses
@@ -259,7 +259,7 @@ def _head_tensors(run_dir):
 
 @pytest.mark.parametrize("cache_states", [True, False])
 def test_resumed_run_equals_uninterrupted_run(tmp_path, imdb_dir, cache_states):
-    from sentiment.training import TrainHooks, train
+    from sentiment.training.loop import TrainHooks, train
     common = dict(encoder="random-tiny", epochs=3, cache_states=cache_states)
     full = smoke_cfg(tmp_path, imdb_dir, run_dir=str(tmp_path / "full"), **common)
     train(full, hooks=TrainHooks(report=quiet))
@@ -276,8 +276,8 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, imdb_dir, cache_states):
 
 
 def test_resume_refuses_a_changed_config(tmp_path, imdb_dir):
-    from sentiment.checkpoints import ResumeError
-    from sentiment.training import TrainHooks, train
+    from sentiment.training.checkpoints import ResumeError
+    from sentiment.training.loop import TrainHooks, train
     cfg = smoke_cfg(tmp_path, imdb_dir, encoder="random-tiny", epochs=2)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, hooks=TrainHooks(report=quiet, stop_after_epoch=1))
@@ -288,7 +288,7 @@ def test_resume_refuses_a_changed_config(tmp_path, imdb_dir):
 
 
 def test_token_cache_hits_and_misses(tmp_path, imdb_dir):
-    from sentiment.tokenization import warm_cache
+    from sentiment.encoding.tokenization import warm_cache
     cfg = smoke_cfg(tmp_path, imdb_dir)
     first = warm_cache(cfg)
     again = warm_cache(cfg)
@@ -299,8 +299,8 @@ def test_token_cache_hits_and_misses(tmp_path, imdb_dir):
 
 
 def test_state_cache_roundtrip(tmp_path, minilm):
-    from sentiment import state_cache
-    from sentiment.tokenization import TokenizedSplit
+    from sentiment.training import state_cache
+    from sentiment.encoding.tokenization import TokenizedSplit
     encoder, tok = minilm
     ids = [np.asarray(x, dtype=np.int32) for x in encode_texts(tok, ["a good film", "awful, just awful and long"], 32)]
     split = TokenizedSplit(ids, np.array([1, 0]), "fp-test")
@@ -319,8 +319,8 @@ def test_state_cache_roundtrip(tmp_path, minilm):
 # --- prediction and CLI --------------------------------------------------------------------
 
 def test_batched_prediction_equals_single_prediction(tmp_path, imdb_dir):
-    from sentiment.predict import SentimentModel, predict_sentiment
-    from sentiment.training import TrainHooks, train
+    from sentiment.model.predict import SentimentModel, predict_sentiment
+    from sentiment.training.loop import TrainHooks, train
     cfg = smoke_cfg(tmp_path, imdb_dir, encoder="random-tiny", encoder_precision="fp32")
     train(cfg, hooks=TrainHooks(report=quiet))
     # Precision is the loading machine's choice (default 'auto'); predict_sentiment runs fp32.
@@ -413,8 +413,8 @@ def test_config_presets_and_overrides():
 def test_fast_cpu_training_path_equals_the_packed_gru():
     """The unpacked per-direction scans used for CPU training give the packed GRU's logits and
     gradients, whatever garbage the padding holds."""
-    from sentiment.model import GRUHead
-    from sentiment.gru_scan import unpacked_head_forward
+    from sentiment.model.bert_gru import GRUHead
+    from sentiment.model.gru_scan import unpacked_head_forward
     torch.manual_seed(0)
     head = GRUHead(12, 8, 1, 2, True, 0.0).train()
     lengths = torch.tensor([7, 3, 5, 1])
@@ -433,7 +433,7 @@ def test_fast_cpu_training_path_equals_the_packed_gru():
 # --- preprocessing spec --------------------------------------------------------------------
 
 def test_preprocessing_spec_round_trip(tmp_path):
-    from sentiment import preprocessing
+    from sentiment.encoding import preprocessing
     spec = preprocessing.from_config(Config.from_preset("quick", encoder_revision="v1"))
     path = preprocessing.save(spec, tmp_path / "model")
     assert path == tmp_path / "model" / preprocessing.FILE
@@ -459,7 +459,7 @@ def test_preprocessing_spec_round_trip(tmp_path):
 ])
 def test_preprocessing_spec_missing_or_malformed_is_one_line_naming_the_file(tmp_path, content,
                                                                              needle):
-    from sentiment import preprocessing
+    from sentiment.encoding import preprocessing
     path = tmp_path / preprocessing.FILE
     if content is not None:
         path.write_text(content)
@@ -474,7 +474,7 @@ def test_preprocessing_spec_missing_or_malformed_is_one_line_naming_the_file(tmp
 def test_model_sizes_have_no_defaults_of_their_own():
     import inspect
     from dataclasses import MISSING, fields
-    from sentiment.model import HeadConfig
+    from sentiment.model.bert_gru import HeadConfig
     assert all(f.default is MISSING for f in fields(HeadConfig))
     params = list(inspect.signature(BERTGRUSentiment).parameters.values())
     assert [p.name for p in params] == ["bert", "hidden_dim", "output_dim", "n_layers",
@@ -483,8 +483,8 @@ def test_model_sizes_have_no_defaults_of_their_own():
 
 
 def _checkpoint(tmp_path, cfg):
-    from sentiment.checkpoints import save_checkpoint
-    from sentiment.model import GRUHead
+    from sentiment.training.checkpoints import save_checkpoint
+    from sentiment.model.bert_gru import GRUHead
     head = GRUHead(8, 4, 1, 1, True, 0.0)
     path = tmp_path / "last.safetensors"
     save_checkpoint(path, head, torch.optim.Adam(head.parameters()),
@@ -495,7 +495,7 @@ def _checkpoint(tmp_path, cfg):
 def test_resume_keys_are_the_fields_marked_resume(tmp_path, monkeypatch):
     import types
     from dataclasses import fields
-    from sentiment.checkpoints import ResumeError, check_resumable, resume_mismatches
+    from sentiment.training.checkpoints import ResumeError, check_resumable, resume_mismatches
     from sentiment.config import resume_keys
     cfg = Config.from_preset("smoke")
     marked = {f.name for f in fields(Config) if f.metadata.get("resume")}
@@ -517,7 +517,7 @@ def test_resume_keys_are_the_fields_marked_resume(tmp_path, monkeypatch):
 # --- progress ------------------------------------------------------------------------------
 
 def test_progress_off_a_terminal_is_plain_periodic_lines():
-    from sentiment.progress import progress
+    from sentiment.common.progress import progress
     out = io.StringIO()
     bar = progress(range(4), "epoch 1 train", True, stream=out, interval_s=0.0)
     for _ in bar:
@@ -536,8 +536,8 @@ def test_progress_off_a_terminal_is_plain_periodic_lines():
 
 def test_training_progress_off_a_terminal_writes_no_carriage_return(tmp_path, imdb_dir, capfd,
                                                                     monkeypatch):
-    from sentiment import progress
-    from sentiment.training import TrainHooks, train
+    from sentiment.common import progress
+    from sentiment.training.loop import TrainHooks, train
     monkeypatch.setattr(progress, "INTERVAL_S", 0.0)  # a line per step, to see every loop's
     train(smoke_cfg(tmp_path, imdb_dir, encoder="random-tiny", progress=True),
           hooks=TrainHooks(report=quiet))

@@ -74,7 +74,7 @@ def test_dask_scoring_one_and_two_workers(harness, scoring_store, inputs, tmp_pa
     from mlflow import MlflowClient
 
     from flows.score import SCORES_KEY, score_reviews
-    from sentiment.predict import SentimentModel
+    from sentiment.model.predict import SentimentModel
     from sentiment_cli.main import main
     folder, df = inputs
     monkeypatch.chdir(tmp_path)
@@ -136,7 +136,7 @@ def test_dask_scoring_one_and_two_workers(harness, scoring_store, inputs, tmp_pa
 
 def test_bad_input_fails_the_flow_in_one_line_before_any_cluster(harness, tmp_path):
     from flows.score import score_reviews
-    from sentiment.score_inputs import ScoringInputError
+    from sentiment.scoring.inputs import ScoringInputError
     (tmp_path / "in.csv").write_text("body\nhello\n")
     state = score_reviews(input=str(tmp_path / "in.csv"), output=str(tmp_path / "out"),
                           tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", return_state=True)

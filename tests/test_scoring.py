@@ -56,7 +56,8 @@ def _isolate(mp: pytest.MonkeyPatch) -> None:
 def _build(root: Path) -> dict:
     from mlflow import MlflowClient
 
-    from sentiment import registry, tracked_run
+    from sentiment.tracking import registry
+    from sentiment.tracking import training_run
     data = root / "data"
     data.mkdir(parents=True)
     train = pd.read_parquet(imdb() / "train.parquet", columns=["text", "label"])
@@ -68,7 +69,7 @@ def _build(root: Path) -> dict:
                              run_dir=str(root / "run"), cache_dir=str(root / "cache"),
                              tracking_uri=uri, progress=False, model_name=NAME,
                              experiment="scoring-test", num_threads=1)
-    res = tracked_run.train_tracked(cfg)
+    res = training_run.train_tracked(cfg)
     version = registry.register_model(res["run_id"], res["run_dir"], cfg)["version"]
     MlflowClient(uri, uri).set_registered_model_alias(NAME, "champion", str(version))
     return {"uri": uri, "run_dir": res["run_dir"], "run_id": res["run_id"],
@@ -113,14 +114,14 @@ def _write(df: pd.DataFrame, path: Path) -> Path:
 
 @pytest.mark.parametrize("fmt", [".parquet", ".csv", ".jsonl"])
 def test_each_format_keeps_order_every_row_and_ids(tmp_path, fmt):
-    from sentiment.score_inputs import check_inputs, read_inputs
+    from sentiment.scoring.inputs import check_inputs, read_inputs
     df = pd.DataFrame({"review_id": [17, 3, 99, 5, 42, 8, 1], "text": TEXTS})
     path = _write(df, tmp_path / f"in{fmt}")
     got = read_inputs(check_inputs(path, "text", "review_id"))
     assert list(got["review_id"]) == [17, 3, 99, 5, 42, 8, 1]
     assert got["text"].tolist()[:4] == ["good film", "", "bad film", "   "]
     # CSV writes a null as an empty field: it comes back as an empty text, still a row.
-    from sentiment.scoring import text_error
+    from sentiment.scoring.batch import text_error
     assert text_error(got["text"].iloc[4]) == ("empty text" if fmt == ".csv" else "null text")
     assert got["text"].iloc[6] == "NA"  # a review that reads "NA" is a review, not a null
     rows = read_inputs(check_inputs(path, "text"))
@@ -128,7 +129,7 @@ def test_each_format_keeps_order_every_row_and_ids(tmp_path, fmt):
 
 
 def test_folder_is_read_in_file_name_order(tmp_path):
-    from sentiment.score_inputs import check_inputs, read_inputs
+    from sentiment.scoring.inputs import check_inputs, read_inputs
     folder = tmp_path / "in"
     folder.mkdir()
     _write(pd.DataFrame({"id": ["c1", "c2"], "text": ["x", "y"]}), folder / "c.jsonl")
@@ -141,8 +142,8 @@ def test_folder_is_read_in_file_name_order(tmp_path):
 
 
 def test_bad_inputs_and_outputs_fail_in_one_line(tmp_path):
-    from sentiment.score_inputs import ScoringInputError, check_inputs
-    from sentiment.scoring import output_target
+    from sentiment.scoring.inputs import ScoringInputError, check_inputs
+    from sentiment.scoring.batch import output_target
     good = _write(pd.DataFrame({"text": ["a"]}), tmp_path / "good.parquet")
     (tmp_path / "notes.txt").write_text("x")
     mixed = tmp_path / "mixed"
@@ -168,7 +169,7 @@ def test_bad_inputs_and_outputs_fail_in_one_line(tmp_path):
 
 
 def test_folder_output_gets_a_new_file_per_run(tmp_path):
-    from sentiment.scoring import output_target
+    from sentiment.scoring.batch import output_target
     a, b = output_target(str(tmp_path / "scores")), output_target(str(tmp_path / "scores"))
     assert a != b and a.parent == b.parent == (tmp_path / "scores").absolute()
     assert a.name.startswith("scores-") and a.suffix == ".parquet"
@@ -227,19 +228,19 @@ def test_cli_unreachable_tracking_server_fails_in_seconds(tmp_path):
 # ------------------------------------------------------------------------------------------
 
 def test_shards_keep_every_row_and_match_sentiment_model(scoring_store):
-    from sentiment import scoring
-    from sentiment.predict import SentimentModel
-    scoring.forget_models()
-    job = scoring.resolve_model(scoring_store.model, scoring_store.uri)
+    from sentiment.scoring import batch
+    from sentiment.model.predict import SentimentModel
+    batch.forget_models()
+    job = batch.resolve_model(scoring_store.model, scoring_store.uri)
     assert job["model_uri"] == f"models:/{NAME}/{scoring_store.version}"
     assert job["model_version"] == scoring_store.version
     texts = reviews(9, seed=3)
     texts[2], texts[5], texts[8] = "", "  \n", None  # three rows it cannot score
     keys = pd.DataFrame({"id": [f"r{i}" for i in range(9)]})
-    shards = [scoring.score_shard(texts[a:b], job["model_uri"], scoring_store.uri)
-              for a, b in scoring.shard_bounds(len(texts), 4)]
+    shards = [batch.score_shard(texts[a:b], job["model_uri"], scoring_store.uri)
+              for a, b in batch.shard_bounds(len(texts), 4)]
     assert [s["model_loads"] for s in shards] == [1, 1, 1]  # loaded once in this process
-    table = scoring.assemble(keys, shards, job["model_version"], threshold=0.5)
+    table = batch.assemble(keys, shards, job["model_version"], threshold=0.5)
     assert list(table.columns) == ["id", "probability", "label", "model_version", "error"]
     assert list(table["id"]) == list(keys["id"])
     bad = table["error"].notna()
@@ -260,15 +261,15 @@ def test_alias_is_pinned_to_its_version(scoring_store):
     says later."""
     from mlflow import MlflowClient
 
-    from sentiment import scoring
+    from sentiment.scoring import batch
     client = MlflowClient(scoring_store.uri, scoring_store.uri)
-    first = scoring.resolve_model(scoring_store.model, scoring_store.uri)
+    first = batch.resolve_model(scoring_store.model, scoring_store.uri)
     src = client.get_model_version(NAME, str(scoring_store.version))
     newer = client.create_model_version(NAME, src.source, run_id=src.run_id)
     try:
         client.set_registered_model_alias(NAME, "champion", newer.version)
         assert first["model_uri"] == f"models:/{NAME}/{scoring_store.version}"
-        moved = scoring.resolve_model(scoring_store.model, scoring_store.uri)
+        moved = batch.resolve_model(scoring_store.model, scoring_store.uri)
         assert moved["model_version"] == int(newer.version)
     finally:
         client.set_registered_model_alias(NAME, "champion", str(scoring_store.version))
@@ -276,8 +277,8 @@ def test_alias_is_pinned_to_its_version(scoring_store):
 
 
 def test_write_is_atomic_and_never_replaces_a_file(tmp_path, monkeypatch):
-    from sentiment.score_inputs import ScoringInputError
-    from sentiment.scoring import write_scores
+    from sentiment.scoring.inputs import ScoringInputError
+    from sentiment.scoring.batch import write_scores
     table = pd.DataFrame({"row": [0, 1], "probability": [0.2, 0.9]})
     target = tmp_path / "scores.parquet"
 
@@ -303,17 +304,18 @@ def test_write_is_atomic_and_never_replaces_a_file(tmp_path, monkeypatch):
 def test_scoring_run_in_mlflow(scoring_store):
     from mlflow import MlflowClient
 
-    from sentiment import score_run, scoring
-    from sentiment.scoring_config import ScoringConfig
+    from sentiment.tracking import scoring_run
+    from sentiment.scoring import batch
+    from sentiment.scoring.config import ScoringConfig
     cfg = ScoringConfig(input="in.parquet", output="out", tracking_uri=scoring_store.uri,
                         experiment="scoring-run-test")
     probs = [0.1, 0.6, 0.95, None]
-    dist = scoring.distribution(probs)
+    dist = batch.distribution(probs)
     summary = {"rows": 4, "errors": 1, "input": "in.parquet", "output": "/x/out.parquet",
                "model_requested": scoring_store.model, "model_uri": f"models:/{NAME}/1",
                "model_name": NAME, "model_version": 1, "seconds": 2.0, "rows_per_s": 2.0,
                "workers": 2, "shards": 1, "error_counts": {"empty text": 1}}
-    run = score_run.log_scoring_run(cfg, summary, dist, tags={"prefect.flow_run_id": "abc"})
+    run = scoring_run.log_scoring_run(cfg, summary, dist, tags={"prefect.flow_run_id": "abc"})
     got = MlflowClient(scoring_store.uri).get_run(run["run_id"])
     assert got.info.status == "FINISHED"
     assert got.data.params["model_version"] == "1"
@@ -323,5 +325,5 @@ def test_scoring_run_in_mlflow(scoring_store):
     assert m["score_p50"] == pytest.approx(0.6) and m["score_positive_share"] == pytest.approx(2 / 3)
     assert got.data.tags["model_version"] == "1" and got.data.tags["prefect.flow_run_id"] == "abc"
     hist = MlflowClient(scoring_store.uri).download_artifacts(
-        run["run_id"], score_run.DISTRIBUTION_ARTIFACT)
+        run["run_id"], scoring_run.DISTRIBUTION_ARTIFACT)
     assert sum(json.loads(Path(hist).read_text())["histogram"]["counts"]) == 3

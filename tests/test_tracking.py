@@ -101,9 +101,11 @@ def _captured_output():
 def store(tmp_path_factory):
     from mlflow import MlflowClient
 
-    from sentiment import champion, registry, tracked_run
+    from sentiment.tracking import promotion
+    from sentiment.tracking import registry
+    from sentiment.tracking import training_run
     from sentiment_cli.main import main as cli_main
-    from sentiment.predict import SentimentModel
+    from sentiment.model.predict import SentimentModel
 
     tmp = tmp_path_factory.mktemp("tracking")
     mp = pytest.MonkeyPatch()
@@ -123,9 +125,9 @@ def store(tmp_path_factory):
 
         # The data given relative to the working dir, as `make run` does (../shared/data/imdb).
         cfg1 = _cfg(tmp, "run1", data=os.path.relpath(IMDB, tmp))
-        res1 = tracked_run.train_tracked(cfg1, validation_report_dir=str(report),
+        res1 = training_run.train_tracked(cfg1, validation_report_dir=str(report),
                                          tags=PREFECT_TAGS)
-        metrics1 = tracked_run.log_evaluation(res1["run_id"], res1["run_dir"], cfg1)
+        metrics1 = training_run.log_evaluation(res1["run_id"], res1["run_dir"], cfg1)
         with _captured_output() as first_register:
             reg1 = registry.register_model(res1["run_id"], res1["run_dir"], cfg1)
 
@@ -141,7 +143,7 @@ def store(tmp_path_factory):
         run2_id = re.search(r'"run_id": "([0-9a-f]+)"', out.getvalue()).group(1)
         cfg2 = _cfg(tmp, "run2", seed=7)
         reg2 = registry.register_model(run2_id, str(tmp / "run2"), cfg2)
-        first_promotion = champion.promote(cfg1, version=1)
+        first_promotion = promotion.promote(cfg1, version=1)
 
         expected = {}
         for v, run_dir in ((1, tmp / "run1"), (2, tmp / "run2")):
@@ -162,7 +164,7 @@ def store(tmp_path_factory):
 # ---------------------------------------------------------------------------------------
 
 def test_tracking_uri_resolution(monkeypatch, tmp_path):
-    from sentiment import mlflow_store
+    from sentiment.tracking import store as mlflow_store
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     default = mlflow_store.tracking_uri(Config.from_preset("smoke"))
     assert default == f"sqlite:///{REPO / 'mlflow' / 'mlflow.db'}"
@@ -380,7 +382,7 @@ def test_model_is_code_and_safetensors_only(store):
 
 
 def test_promotion_decide():
-    from sentiment.promotion import decide
+    from sentiment.gate.decision import decide
     assert decide(0.90, None, 0.85, 0.0)[0] is True
     ok, reason = decide(0.80, None, 0.85, 0.0)
     assert not ok and "below the minimum" in reason
@@ -394,8 +396,8 @@ def test_promotion_decide():
 
 
 def test_promote_gate(store):
-    from sentiment import champion
-    from sentiment.promotion import decide
+    from sentiment.tracking import promotion
+    from sentiment.gate.decision import decide
     c = store.client
     first = store.first_promotion
     assert first["promoted"] and first["champion_before"] is None
@@ -406,23 +408,23 @@ def test_promote_gate(store):
     assert v1.tags["promotion_compared_to"] == "none" and v1.tags["promotion_reason"]
 
     acc1, acc2 = (float(c.get_model_version(NAME, v).tags["test_accuracy"]) for v in "12")
-    strict = champion.promote(store.cfg.replace(min_accuracy=1.0))  # newest = version 2
+    strict = promotion.promote(store.cfg.replace(min_accuracy=1.0))  # newest = version 2
     assert not strict["promoted"] and strict["candidate"]["version"] == 2
     assert "below the minimum" in strict["reason"]
     assert int(c.get_model_version_by_alias(NAME, "champion").version) == 1
     assert c.get_model_version(NAME, "2").tags["promotion_decision"] == "rejected"
     assert c.get_model_version(NAME, "2").tags["promotion_compared_to"] == "1"
 
-    res = champion.promote(store.cfg, version=2)
+    res = promotion.promote(store.cfg, version=2)
     want, _ = decide(acc2, acc1, 0.0, 0.0)
     assert res["promoted"] is want
     assert res["champion_before"] == {"version": 1, "accuracy": acc1}
     holder = int(c.get_model_version_by_alias(NAME, "champion").version)
     assert holder == (2 if want else 1)
-    again = champion.promote(store.cfg, version=holder)
+    again = promotion.promote(store.cfg, version=holder)
     assert not again["promoted"] and "already holds" in again["reason"]
     with pytest.raises(ValueError, match="no version 42"):
-        champion.promote(store.cfg, version=42)
+        promotion.promote(store.cfg, version=42)
 
 
 # ---------------------------------------------------------------------------------------
@@ -478,7 +480,7 @@ def test_cli_predict_by_alias(store):
 
 
 def test_load_model_uri_in_process(store):
-    from sentiment.model_uri import load_model_uri
+    from sentiment.tracking.model_uri import load_model_uri
     model = load_model_uri(f"models:/{NAME}/2", store.uri)
     np.testing.assert_allclose(model.predict_proba(TEXTS), store.expected[2], atol=1e-6)
     assert model.predict_proba([]).shape == (0,)
@@ -498,7 +500,7 @@ def test_load_model_uri_in_process(store):
     ("", "empty model URI"),
 ])
 def test_load_model_uri_errors(store, uri, message):
-    from sentiment.model_uri import load_model_uri
+    from sentiment.tracking.model_uri import load_model_uri
     with pytest.raises(ValueError, match=re.escape(message)):
         load_model_uri(uri, store.uri)
 

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from sentiment.config import Config
-from sentiment.validation import ValidationError, ensure_valid, validate_data
+from sentiment.contract.validation import ValidationError, ensure_valid, validate_data
 
 REPO = Path(__file__).resolve().parents[1]
 ROWS = 24
@@ -252,7 +252,7 @@ def test_nothing_is_written_outside_the_report_dir(dataset, cfg, tmp_path):
         d.mkdir()
     report = tmp_path / "report"
     before = sorted(p.name for p in dataset.iterdir())
-    code = ("from sentiment.config import Config; from sentiment.validation import validate_data;"
+    code = ("from sentiment.config import Config; from sentiment.contract.validation import validate_data;"
             f"assert validate_data({str(dataset)!r}, Config.from_preset('smoke', min_rows=1),"
             f" {str(report)!r}).success")
     env = {**os.environ, "HOME": str(home), "TMPDIR": str(tmp)}
@@ -264,7 +264,7 @@ def test_nothing_is_written_outside_the_report_dir(dataset, cfg, tmp_path):
 
 
 def test_importing_the_module_does_no_work():
-    code = ("import sys, sentiment.validation; "
+    code = ("import sys, sentiment.contract.validation; "
             "heavy = [m for m in ('great_expectations', 'pandas', 'pyarrow', 'prefect') "
             "if m in sys.modules]; assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -1,0 +1,2 @@
+"""The bag-of-words baseline a promoted model must beat, as plain files (no pickle).
+"""

@@ -1,0 +1,3 @@
+"""Shared plumbing with no model or tracking knowledge: atomic files, compute devices and
+precision, progress lines, the input-text check.
+"""

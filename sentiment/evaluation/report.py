@@ -1,0 +1,230 @@
+"""Evaluation report files from a run's test predictions: plots, the most confidently wrong
+reviews, example predictions and a model card.
+
+Plain files in a folder, no MLflow: ``tracked_run.log_evaluation`` writes them here and logs the
+folder, and they stay readable without a tracking server.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sentiment.config import DECISION_THRESHOLD
+
+LABEL_NAMES = ("neg", "pos")
+
+CONFUSION = "confusion_matrix.png"
+ROC = "roc_curve.png"
+PR = "precision_recall_curve.png"
+CALIBRATION = "calibration.png"
+WRONG = "confidently_wrong.csv"
+EXAMPLES = "example_predictions.json"
+CARD = "model_card.md"
+
+
+def _pyplot():
+    import matplotlib
+    # Agg before pyplot: training hosts and CI have no display.
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _arrays(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    return df["label"].to_numpy(np.int64), df["prob"].to_numpy(np.float64)
+
+
+def _save(plt, fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)  # pyplot keeps every open figure alive otherwise
+    return path
+
+
+def plot_confusion_matrix(df: pd.DataFrame, path: Path, threshold: float = DECISION_THRESHOLD) -> Path:
+    from sklearn.metrics import confusion_matrix
+    plt = _pyplot()
+    y, p = _arrays(df)
+    cm = confusion_matrix(y, (p >= threshold).astype(int), labels=[0, 1])
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.imshow(cm, cmap="Blues")
+    for (i, j), v in np.ndenumerate(cm):
+        share = v / max(cm[i].sum(), 1)
+        ax.text(j, i, f"{v}\n({share:.1%})", ha="center", va="center",
+                color="white" if v > cm.max() / 2 else "black")
+    ax.set_xticks([0, 1], [f"pred {n}" for n in LABEL_NAMES])
+    ax.set_yticks([0, 1], [f"true {n}" for n in LABEL_NAMES])
+    ax.set_title(f"Confusion matrix (threshold {threshold}, n={len(y)})")
+    return _save(plt, fig, path)
+
+
+def plot_roc(df: pd.DataFrame, path: Path) -> Path:
+    from sklearn.metrics import roc_auc_score, roc_curve
+    plt = _pyplot()
+    y, p = _arrays(df)
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    if len(np.unique(y)) == 2:
+        fpr, tpr, _ = roc_curve(y, p)
+        ax.plot(fpr, tpr, label=f"AUC = {roc_auc_score(y, p):.4f}")
+    else:
+        ax.text(0.5, 0.5, "one class only: ROC undefined", ha="center")
+    ax.plot([0, 1], [0, 1], "--", color="grey", lw=1)
+    ax.set(xlabel="False positive rate", ylabel="True positive rate", title="ROC curve",
+           xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(loc="lower right")
+    return _save(plt, fig, path)
+
+
+def plot_precision_recall(df: pd.DataFrame, path: Path) -> Path:
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+    plt = _pyplot()
+    y, p = _arrays(df)
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    if y.sum() > 0:
+        prec, rec, _ = precision_recall_curve(y, p)
+        ax.plot(rec, prec, label=f"AP = {average_precision_score(y, p):.4f}")
+    ax.axhline(y.mean(), ls="--", color="grey", lw=1, label=f"base rate {y.mean():.2f}")
+    ax.set(xlabel="Recall (pos)", ylabel="Precision (pos)", title="Precision-recall curve",
+           xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(loc="lower left")
+    return _save(plt, fig, path)
+
+
+def plot_calibration(df: pd.DataFrame, path: Path, bins: int = 10) -> Path:
+    plt = _pyplot()
+    y, p = _arrays(df)
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
+    mean_p, frac_pos, counts = [], [], []
+    for b in range(bins):
+        m = which == b
+        if m.any():
+            mean_p.append(p[m].mean())
+            frac_pos.append(y[m].mean())
+            counts.append(int(m.sum()))
+    ece = sum(c * abs(a - f) for a, f, c in zip(mean_p, frac_pos, counts)) / max(len(y), 1)
+    fig, (ax, axh) = plt.subplots(2, 1, figsize=(4.5, 5.5), sharex=True,
+                                  gridspec_kw={"height_ratios": [3, 1]})
+    ax.plot([0, 1], [0, 1], "--", color="grey", lw=1, label="perfectly calibrated")
+    ax.plot(mean_p, frac_pos, "o-", label=f"model (ECE {ece:.3f})")
+    ax.set(ylabel="Share positive", title="Calibration (reliability diagram)", ylim=(0, 1.01))
+    ax.legend(loc="upper left")
+    axh.hist(p, bins=edges, color="tab:blue", alpha=0.7)
+    axh.set(xlabel="Predicted P(positive)", ylabel="Reviews", xlim=(0, 1))
+    return _save(plt, fig, path)
+
+
+def confidently_wrong(df: pd.DataFrame, n: int = 25, threshold: float = DECISION_THRESHOLD) -> pd.DataFrame:
+    """The n misclassified reviews the model was most sure about: where to look for label noise,
+    sarcasm and the limits of truncation."""
+    pred = (df["prob"].to_numpy() >= threshold).astype(np.int64)
+    wrong = df.assign(predicted=pred)[pred != df["label"].to_numpy()]
+    # Confidence in the (wrong) predicted class: P(pos) for a 'pos' call, 1 - P(pos) otherwise.
+    conf = np.where(wrong["predicted"] == 1, wrong["prob"], 1 - wrong["prob"])
+    out = wrong.assign(confidence=conf).sort_values("confidence", ascending=False).head(n)
+    return pd.DataFrame({
+        "label": [LABEL_NAMES[i] for i in out["label"]],
+        "predicted": [LABEL_NAMES[i] for i in out["predicted"]],
+        "prob_positive": out["prob"].round(6).to_numpy(),
+        "confidence": out["confidence"].round(6).to_numpy(),
+        "n_chars": out["text"].str.len().to_numpy(),
+        "text": out["text"].to_numpy(),
+    })
+
+
+def _metrics_table(metrics: dict) -> str:
+    rows = ["| metric | value |", "|---|---|"]
+    for k in ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "n"):
+        if k in metrics:
+            v = metrics[k]
+            rows.append(f"| {k} | {v if isinstance(v, int) else f'{v:.4f}'} |")
+    return "\n".join(rows)
+
+
+def model_card(metrics: dict, summary: dict | None = None, examples: list[dict] | None = None,
+               model_name: str | None = None, run_id: str | None = None) -> str:
+    """A short markdown model card: what it is, what it was trained and tested on, how well it
+    does, what it is for and where it fails."""
+    summary = summary or {}
+    cfg = summary.get("config", {})
+    sizes = summary.get("split_sizes", {})
+    enc = cfg.get("encoder", "?")
+    lines = [
+        f"# Model card: {model_name or 'IMDB sentiment'}",
+        "",
+        "## Model",
+        f"- A frozen `{enc}` encoder"
+        + (f" (revision `{cfg['encoder_revision']}`)" if cfg.get("encoder_revision") else "")
+        + f" feeding a {'bi' if cfg.get('bidirectional', True) else 'uni'}directional "
+          f"{cfg.get('n_layers', '?')}-layer GRU (hidden {cfg.get('hidden_dim', '?')}) and a "
+          "linear layer; output: P(positive).",
+        f"- Input: English review text; the first {cfg.get('max_length', '?')} tokens "
+        f"([CLS]/[SEP] included) with truncation `{cfg.get('truncation', '?')}`.",
+        f"- Weights of epoch {summary.get('best_epoch', '?')} of {cfg.get('epochs', '?')} "
+        "(lowest validation loss); only the head was trained."
+        + (f" MLflow run `{run_id}`." if run_id else ""),
+        "",
+        "## Data",
+        f"- Source: `{cfg.get('data', '?')}` (IMDB movie reviews, Maas et al. 2011), "
+        f"fingerprint `{summary.get('data_fingerprint', '?')}`.",
+        f"- Splits: train {sizes.get('train', '?')}, validation {sizes.get('valid', '?')} "
+        f"(a seeded {cfg.get('train_fraction', 0.7):.0%}/{1 - cfg.get('train_fraction', 0.7):.0%} "
+        f"split of IMDB train, seed {cfg.get('split_seed', '?')}), test {sizes.get('test', '?')} "
+        "(IMDB test" + (", a stratified subset" if cfg.get("max_test") else "") + ").",
+        "- Labels: 0 = negative (rating <= 4/10), 1 = positive (rating >= 7/10); neutral "
+        "reviews are not in IMDB.",
+        "",
+        "## Test metrics (threshold 0.5)",
+        _metrics_table(metrics),
+        "",
+    ]
+    if examples:
+        lines += ["## Example predictions", "", "| text | P(positive) | label |", "|---|---|---|"]
+        lines += [f"| {e['text']} | {e['probability']:.4f} | {e['label']} |" for e in examples]
+        lines.append("")
+    lines += [
+        "## Intended use",
+        "- Scoring the polarity of English movie and TV reviews, in batches or one at a time; "
+        "comparing models in this project.",
+        "- Not for decisions about people, moderation or anything with consequences for "
+        "individuals without human review.",
+        "",
+        "## Limits",
+        "- Trained on IMDB only: other domains (products, tweets, support tickets), other "
+        "languages and short informal text are out of distribution; expect lower accuracy.",
+        "- Binary: there is no neutral class, and mixed reviews are forced to one side. "
+        "The probability is not calibrated beyond what the calibration plot shows.",
+        "- Long reviews are truncated to the token budget above; a verdict after the cut is "
+        "not seen (`head_tail` truncation keeps the end).",
+        "- Sarcasm, negation over long spans and plot summaries that describe negative events "
+        "in a positive review are typical errors (see `confidently_wrong.csv`).",
+        "- IMDB reviews carry the biases of their authors; the model inherits them.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_report(pred_df: pd.DataFrame, out_dir: str | Path, metrics: dict,
+                 summary: dict | None = None, examples: list[dict] | None = None,
+                 model_name: str | None = None, run_id: str | None = None,
+                 n_wrong: int = 25) -> dict[str, Path]:
+    """Write every report file into out_dir; returns {name: path}."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {
+        "confusion_matrix": plot_confusion_matrix(pred_df, out / CONFUSION),
+        "roc_curve": plot_roc(pred_df, out / ROC),
+        "precision_recall_curve": plot_precision_recall(pred_df, out / PR),
+        "calibration": plot_calibration(pred_df, out / CALIBRATION),
+    }
+    confidently_wrong(pred_df, n_wrong).to_csv(out / WRONG, index=False)
+    files["confidently_wrong"] = out / WRONG
+    if examples is not None:
+        (out / EXAMPLES).write_text(json.dumps(examples, indent=2))
+        files["example_predictions"] = out / EXAMPLES
+    (out / CARD).write_text(model_card(metrics, summary, examples, model_name, run_id))
+    files["model_card"] = out / CARD
+    return files

@@ -1,0 +1,8 @@
+"""The promotion gate as pure functions: no MLflow, no I/O, so every branch is unit-testable.
+``sentiment.tracking.promotion`` reads the registry, brings the accuracies onto one test set and
+asks ``decide``.
+"""
+
+from sentiment.gate.decision import decide, markdown_report, side_by_side
+
+__all__ = ["decide", "markdown_report", "side_by_side"]

@@ -1,0 +1,141 @@
+"""A trained model on disk: one folder, three small files (four when encoder layers were
+fine-tuned), each written atomically.
+
+    head.safetensors        the GRU head's weights (no pickle)
+    head_config.json        the head's architecture (HeadConfig), nothing else
+    preprocessing.json      how texts become token ids (sentiment.encoding.preprocessing)
+    encoder_layers.safetensors  only when encoder layers were fine-tuned: their weights, named
+                            as in the base encoder's state dict, which the preprocessing spec
+                            names; loading puts them over the base encoder's
+
+A training run keeps it at ``RUN_DIR/model`` (``runs/<preset>/latest/model`` for the newest run of
+a preset); the registered MLflow model carries the folder as is.
+What the run measured (data fingerprint, resolved precision, metrics) is in ``RUN_DIR/metrics.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, fields
+from pathlib import Path
+
+from torch import nn
+
+from sentiment.encoding import preprocessing
+from sentiment.model.bert_gru import GRUHead, HeadConfig
+from sentiment.encoding.preprocessing import Preprocessing
+
+MODEL_DIR = "model"  # the folder's name inside a run directory
+HEAD_WEIGHTS = "head.safetensors"
+HEAD_CONFIG = "head_config.json"
+ENCODER_LAYERS = "encoder_layers.safetensors"
+
+
+def save_weights(path: str | Path, module: nn.Module) -> None:
+    """A module's state dict as safetensors, atomically replaced (no pickle, no torn file)."""
+    from safetensors.torch import save_file
+    from sentiment.common.files import atomic_path
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}, str(tmp))
+
+
+def load_weights(path: str | Path, module: nn.Module) -> None:
+    from safetensors.torch import load_file
+    module.load_state_dict(load_file(str(path)))
+
+
+def save(head: GRUHead, directory: str | Path, spec: Preprocessing,
+         encoder_state: dict | None = None) -> Path:
+    """`encoder_state`: the fine-tuned encoder layers (None or empty: the encoder was frozen)."""
+    from sentiment.common.files import atomic_write_text
+    d = Path(directory)
+    if encoder_state:
+        save_tensors(d / ENCODER_LAYERS, encoder_state, {"base_encoder": spec.encoder})
+    elif (d / ENCODER_LAYERS).exists():
+        (d / ENCODER_LAYERS).unlink()  # an earlier fine-tuned model's layers must not linger
+    save_weights(d / HEAD_WEIGHTS, head)
+    atomic_write_text(d / HEAD_CONFIG, json.dumps(asdict(head.config), indent=2) + "\n")
+    preprocessing.save(spec, d)
+    return d
+
+
+LATEST = "latest"  # in a preset's runs folder (runs/<preset>): the newest finished run
+
+
+def save_tensors(path: str | Path, tensors: dict, metadata: dict | None = None) -> None:
+    from safetensors.torch import save_file
+    from sentiment.common.files import atomic_path
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp),
+                  metadata=metadata)
+
+
+def save_trained(path: str | Path, model) -> None:
+    """What trains in `model`, in one file: the head's state dict (the frozen-encoder format),
+    or, when encoder layers train, ``head.*`` and ``encoder.*`` entries together."""
+    encoder_state = model.encoder_state()
+    if not encoder_state:
+        save_weights(path, model.head)
+        return
+    tensors = {f"head.{k}": v for k, v in model.head.state_dict().items()}
+    tensors.update({f"encoder.{k}": v for k, v in encoder_state.items()})
+    save_tensors(path, tensors)
+
+
+def load_trained(path: str | Path, model) -> None:
+    from safetensors.torch import load_file
+    from sentiment.model.encoder_layers import load_trained_state
+    tensors = load_file(str(path))
+    if not any(k.startswith("head.") for k in tensors):
+        model.head.load_state_dict(tensors)
+        return
+    model.head.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("head.")})
+    load_trained_state(model.bert, {k[8:]: v for k, v in tensors.items()
+                                    if k.startswith("encoder.")}, str(path))
+
+
+def load_encoder_layers(directory: str | Path, encoder) -> int:
+    """Put a model folder's fine-tuned layers over `encoder` (its base encoder, loaded by name or
+    from an exported copy). Returns how many tensors it replaced; 0 for a frozen-encoder model."""
+    from safetensors.torch import load_file
+    from sentiment.model.encoder_layers import load_trained_state
+    path = Path(directory) / ENCODER_LAYERS
+    if not path.exists():
+        return 0
+    tensors = load_file(str(path))
+    load_trained_state(encoder, tensors, str(path))
+    return len(tensors)
+
+
+def locate(path: str | Path) -> Path:
+    """The model folder itself, given it, the run directory that holds it, or a preset's runs
+    folder (runs/<preset>: its newest finished run, through `latest`)."""
+    p = Path(path)
+    for run in (p, p / LATEST):
+        if (run / MODEL_DIR / HEAD_CONFIG).exists():
+            return run / MODEL_DIR
+    return p
+
+
+def load_head(directory: str | Path) -> GRUHead:
+    """The trained head, in eval mode; a missing or malformed folder is a one-line error."""
+    d = Path(directory)
+    if not (d / HEAD_WEIGHTS).exists() or not (d / HEAD_CONFIG).exists():
+        raise FileNotFoundError(f"{d}: no trained head here (expected {HEAD_WEIGHTS} and {HEAD_CONFIG})")
+    try:
+        raw = json.loads((d / HEAD_CONFIG).read_text())
+        names = {f.name for f in fields(HeadConfig)}
+        if not isinstance(raw, dict) or set(raw) != names:
+            raise ValueError(f"expected exactly the keys {sorted(names)}")
+        head = GRUHead.from_config(HeadConfig(**raw))
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{d / HEAD_CONFIG}: malformed head config: {' '.join(str(e).split())}") \
+            from None
+    load_weights(d / HEAD_WEIGHTS, head)
+    return head.eval()
+
+
+def load(path: str | Path) -> tuple[GRUHead, Preprocessing]:
+    """(head, preprocessing spec) of a model folder or of the run directory holding one."""
+    d = locate(path)
+    return load_head(d), preprocessing.load(d)

@@ -1,0 +1,248 @@
+"""Promotion: gate a registered version against the champion and the bag-of-words baseline on
+the candidate's own test set (``gate.decide``), and move the `champion` alias.
+
+Atomic per model name: one promoter at a time (``promotion_lock``), and a compare-and-set on
+the alias (re-read after moving it; re-decide against whoever moved it in between). Every
+decision is kept on the candidate version as numbered tags ``promotion.<n>.<field>`` (n = 1, 2,
+...; never overwritten) and as the artifact ``promotion/decision-<n>.md`` of its run; the latest
+decision is also in the tags ``promotion_decision``, ``promotion_reason``,
+``promotion_compared_to``, ``promotion_gate`` and ``promotion_time``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+from sentiment.tracking.store import apply_env_defaults, connect, tracking_uri
+from sentiment.tracking.names import CHAMPION
+from sentiment.tracking.registry import TEST_SET_TAG, run_accuracy
+
+log = logging.getLogger(__name__)
+
+AUDIT_PREFIX = "promotion."         # promotion.<n>.<field>: one numbered record per decision
+MAX_REDECIDE = 5
+
+
+def _version_accuracy(client, mv) -> float | None:
+    raw = (mv.tags or {}).get("test_accuracy")
+    if raw:
+        try:
+            return float(raw)
+        except ValueError:
+            pass
+    return run_accuracy(client, mv.run_id) if mv.run_id else None
+
+
+def _champion(client, name: str):
+    from mlflow.exceptions import MlflowException
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+
+
+class _Incomparable(Exception):
+    """The champion cannot be measured on the candidate's test set; the message says why."""
+
+
+def _candidate_config(client, cand, cfg):
+    """The Config the candidate was trained with (its run's config.json), with the data at the
+    absolute place the run read it from; `cfg` when the run does not say."""
+    from sentiment.config import Config
+    run = client.get_run(cand.run_id)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = client.download_artifacts(cand.run_id, "config.json", tmp)
+            trained = Config.from_dict(json.loads(Path(local).read_text()))
+        except Exception:
+            trained = cfg
+    source = run.data.tags.get("data.source")
+    if source and Path(source).exists():
+        trained = trained.replace(data=source)
+    return trained, run
+
+
+def _score_champion(client, store: str, name: str, champ, cand, cfg) -> float:
+    """The champion's accuracy on the candidate's test split."""
+    from sentiment.data.imdb import load_splits
+    from sentiment.evaluation.metrics import classification_metrics
+    from sentiment.tracking.model_uri import load_model_uri
+    try:
+        cand_cfg, run = _candidate_config(client, cand, cfg)
+        splits = load_splits(cand_cfg)
+    except Exception as e:
+        raise _Incomparable(f"the candidate's test split cannot be loaded ({e})") from e
+    fingerprint = run.data.tags.get("data_fingerprint")
+    if fingerprint and splits.fingerprint != fingerprint:
+        raise _Incomparable(f"the candidate's data changed since it was tested (fingerprint "
+                            f"{splits.fingerprint}, the run used {fingerprint})")
+    rows = run.data.params.get("data.test_rows")
+    if rows and int(rows) != len(splits.test):
+        raise _Incomparable(f"the rebuilt test split has {len(splits.test)} reviews, the "
+                            f"candidate was tested on {rows}")
+    try:
+        model = load_model_uri(f"models:/{name}/{champ.version}", store)
+        probs = model.predict_proba(splits.test["text"].tolist())
+    except Exception as e:
+        raise _Incomparable(f"version {champ.version} cannot be loaded or scored "
+                            f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from e
+    return float(classification_metrics(splits.test["label"].to_numpy(), probs)["accuracy"])
+
+
+def _champion_on_test_set(client, store, name, champ, cand, cfg) -> dict:
+    """{version, accuracy on the candidate's test set, rescored, note}."""
+    champ_set, cand_set = (champ.tags or {}).get(TEST_SET_TAG), (cand.tags or {}).get(TEST_SET_TAG)
+    if champ_set and champ_set == cand_set:
+        return {"version": int(champ.version), "accuracy": _version_accuracy(client, champ),
+                "rescored": False, "note": ""}
+    why = (f"tested on test set {champ_set or 'unknown'}, the candidate on "
+           f"{cand_set or 'unknown'}")
+    acc = _score_champion(client, store, name, champ, cand, cfg)
+    return {"version": int(champ.version), "accuracy": acc, "rescored": True,
+            "note": f"{why}; re-scored on the candidate's test set"}
+
+
+def _gate(client, store: str, cfg, cand, cand_acc, champ, baseline: dict | None):
+    """(promoted, reason, side-by-side comparison) for the candidate against `champ`."""
+    from sentiment import gate
+    cand_v, cand_set = int(cand.version), (cand.tags or {}).get(TEST_SET_TAG)
+    base = None
+    if baseline is not None:
+        base = {"accuracy": baseline.get("accuracy"), "run_id": baseline.get("run_id"),
+                "version": baseline.get("version"), "test_set": baseline.get("test_set")}
+        if not cand_set or base["test_set"] != cand_set:
+            reason = (f"the baseline was tested on test set {base['test_set'] or 'unknown'}, the "
+                      f"candidate on {cand_set or 'unknown'}: no like-for-like comparison")
+            return False, reason, gate.side_by_side(cand_set, cand_acc, None, base)
+    if champ is not None and int(champ.version) == cand_v:
+        compared = gate.side_by_side(cand_set, cand_acc, None, base)
+        return False, f"version {cand_v} already holds the alias {CHAMPION!r}", compared
+    champion = None
+    if champ is not None:
+        try:
+            champion = _champion_on_test_set(client, store, cfg.model_name, champ, cand, cfg)
+        except _Incomparable as e:
+            reason = (f"cannot compare with the {CHAMPION} (version {champ.version}): it was "
+                      f"tested on another test set and re-scoring it failed: {e}")
+            return False, reason, gate.side_by_side(cand_set, cand_acc, None, base)
+    promoted, reason = gate.decide(
+        cand_acc, champion["accuracy"] if champion else None, cfg.min_accuracy,
+        cfg.min_improvement, base["accuracy"] if base else None, cfg.min_lift_over_baseline)
+    if promoted and champion and champion["rescored"]:
+        reason += " (the champion re-scored on the candidate's test set)"
+    return promoted, reason, gate.side_by_side(cand_set, cand_acc, champion, base)
+
+
+def _next_audit_index(tags: dict) -> int:
+    seen = [int(k.split(".")[1]) for k in tags
+            if k.startswith(AUDIT_PREFIX) and k.count(".") == 2 and k.split(".")[1].isdigit()]
+    return max(seen, default=0) + 1
+
+
+def _record(client, name: str, cand, record: dict, markdown: str) -> int:
+    """The decision as the version's next numbered audit record and as its latest tags; the
+    markdown appended to the run's artifacts. Returns the record's number."""
+    fresh = client.get_model_version(name, str(cand.version))
+    n = _next_audit_index(fresh.tags or {})
+    for key, value in record.items():
+        client.set_model_version_tag(name, str(cand.version), f"{AUDIT_PREFIX}{n}.{key}", value)
+    latest = {"promotion_decision": record["decision"], "promotion_reason": record["reason"],
+              "promotion_compared_to": record["champion"], "promotion_gate": record["gate"],
+              "promotion_time": record["time"], "promotion_count": str(n)}
+    for key, value in latest.items():
+        client.set_model_version_tag(name, str(cand.version), key, value)
+    if cand.run_id:
+        try:
+            client.log_text(cand.run_id, markdown, f"promotion/decision-{n}.md")
+        except Exception as e:  # the tags are the record; the artifact is for reading
+            log.warning("could not log the promotion decision to run %s: %s", cand.run_id, e)
+    return n
+
+
+def _fmt_opt(x) -> str:
+    return "" if x is None else repr(float(x))
+
+
+def promote(cfg, version: int | None = None, baseline: dict | None = None) -> dict:
+    """Move alias `champion` to `version` (default: the newest) if it passes the gate of
+    ``gate.decide`` on one test set: `min_accuracy`, a lift over `baseline` (a dict
+    {accuracy, test_set, run_id, version} of the bag-of-words run on the same data, or None),
+    and a gain over the champion (re-scored on the candidate's test set when it was tested on
+    another). One promoter at a time per model; the decision is recorded on the version."""
+    from mlflow.exceptions import MlflowException
+    from sentiment import gate
+    from sentiment.tracking.promotion_lock import promotion_lock
+    apply_env_defaults(cfg)
+    uri = tracking_uri(cfg)
+    _, client = connect(uri)
+    name = cfg.model_name
+    versions = client.search_model_versions(f"name = '{name}'")
+    if not versions:
+        raise ValueError(f"registered model {name!r} has no versions in {uri}")
+    cand_v = int(version) if version is not None else max(int(v.version) for v in versions)
+    try:
+        cand = client.get_model_version(name, str(cand_v))
+    except MlflowException as e:
+        raise ValueError(f"registered model {name!r} has no version {cand_v}") from e
+    cand_acc = _version_accuracy(client, cand)
+    candidate = {"version": cand_v, "accuracy": cand_acc}
+    settings = (f"min_accuracy={cfg.min_accuracy}, min_improvement={cfg.min_improvement}, "
+            f"min_lift_over_baseline={cfg.min_lift_over_baseline}")
+    with promotion_lock(client, uri, name, cfg.promotion_lock_timeout_s):
+        notes = []
+        for _ in range(MAX_REDECIDE):
+            champ = _champion(client, name)
+            promoted, reason, compared = _gate(client, uri, cfg, cand, cand_acc, champ, baseline)
+            # Compare-and-set: act only if the champion is still the one just compared with.
+            now = _champion(client, name)
+            if _version_or_none(now) != _version_or_none(champ):
+                notes.append(f"the {CHAMPION} moved to version {_version_or_none(now)} while "
+                             "deciding; decided again")
+                continue
+            if not promoted:
+                break
+            client.set_registered_model_alias(name, CHAMPION, str(cand_v))
+            after = _champion(client, name)
+            if _version_or_none(after) == cand_v:
+                break
+            notes.append(f"another promoter moved the {CHAMPION} to version "
+                         f"{_version_or_none(after)}; decided again against it")
+        else:
+            promoted = _version_or_none(_champion(client, name)) == cand_v
+            reason = (f"the {CHAMPION} kept moving while deciding ({MAX_REDECIDE} attempts); "
+                      f"version {cand_v} {'holds' if promoted else 'does not hold'} it")
+        if notes:
+            reason = f"{reason} ({'; '.join(notes)})"
+        before = None
+        if champ is not None:
+            before = {"version": int(champ.version), "accuracy": _version_accuracy(client, champ)}
+        after_v = candidate if promoted else before
+        md = gate.markdown_report(name, promoted, reason, candidate, before, after_v,
+                                       cfg.min_accuracy, cfg.min_improvement, compared,
+                                       cfg.min_lift_over_baseline)
+        champion_cmp, base_cmp = compared.get("champion"), compared.get("baseline")
+        record = {"decision": "promoted" if promoted else "rejected", "reason": reason,
+                  "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "gate": settings,
+                  "by": f"{socket.gethostname()} pid {os.getpid()}",
+                  "candidate_accuracy": _fmt_opt(cand_acc),
+                  "test_set": compared.get("test_set") or "",
+                  "champion": str(before["version"]) if before else "none",
+                  "champion_accuracy": _fmt_opt(champion_cmp and champion_cmp.get("accuracy")),
+                  "champion_rescored": str(bool(champion_cmp and champion_cmp.get("rescored"))).lower(),
+                  "baseline_accuracy": _fmt_opt(base_cmp and base_cmp.get("accuracy")),
+                  "baseline_run_id": (base_cmp or {}).get("run_id") or "",
+                  "lift_over_baseline": _fmt_opt(compared.get("lift_over_baseline"))}
+        n = _record(client, name, cand, record, md)
+    return {"promoted": promoted, "reason": reason, "model_name": name, "candidate": candidate,
+            "champion_before": before, "champion_after": after_v, "compared": compared,
+            "audit_record": n, "markdown": md}
+
+
+def _version_or_none(mv) -> int | None:
+    return None if mv is None else int(mv.version)

@@ -1,0 +1,317 @@
+"""The model registry: a trained run exported as a pyfunc model and registered as a version
+(promotion, which moves the `champion` alias, is ``sentiment.tracking.promotion``).
+
+The model is logged as code (`pyfunc_model.py`) with plain-file artifacts: nothing pickled.
+
+Registration is idempotent: a retry finds the version its run already created (by run id) and
+completes it instead of creating another; the version's tags are the run's own metrics, checked.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from sentiment.encoding import preprocessing
+from sentiment.tracking.store import apply_env_defaults, connect, tracking_uri
+from sentiment.config import DECISION_THRESHOLD
+from sentiment.tracking.names import CHAMPION
+from sentiment.tracking.provenance import RUNTIME_PACKAGES, package_version
+from sentiment.tracking.training_run import run_dir_of
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME_IN_RUN = "model"         # the logged model's name inside its run
+TEST_SET_RUN_TAG = "data.test_set"  # a run's test split fingerprint (texts and labels)
+TEST_SET_TAG = "test_set"           # the same on the version: what its test accuracy is about
+# Re-decisions when another promoter moves the alias while this one decides; each one reads the
+# new champion, so a few suffice unless promoters keep racing outside the lock.
+PYFUNC_FILE = Path(__file__).with_name("pyfunc_model.py")
+# The encoder files a pyfunc model needs; READMEs carry the encoder's license and attribution.
+ENCODER_FILES = ("config.json", "model.safetensors", "model.safetensors.index.json",
+                 "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                 "vocab.txt", "vocab.json", "merges.txt", "added_tokens.json", "spiece.model",
+                 "sentencepiece.bpe.model", "README.md")
+# Run metrics that describe the logged model, and the split (dataset context) each was
+# measured on: the model's page lists them and, through them, the datasets used.
+MODEL_METRICS = {"test_": "test", "best_val_loss": "validation"}
+
+
+def pip_requirements() -> list[str]:
+    # Listing them avoids MLflow's requirement inference, which imports the model and may
+    # reach the network. torch's "+cpu"/"+cu124" names a wheel index, not a version.
+    return [f"{p}=={v.split('+', 1)[0]}" for p in RUNTIME_PACKAGES if (v := package_version(p))]
+
+
+def export_encoder(name: str, revision: str | None, dest: Path) -> Path:
+    """The encoder and tokenizer as plain files in dest. Local folders are copied file by file
+    (safetensors weights only); random-init and Hub encoders are saved with save_pretrained,
+    which writes safetensors."""
+    from sentiment.encoding import encoders
+    dest.mkdir(parents=True, exist_ok=True)
+    src = None
+    if name not in encoders.RANDOM:
+        spec = encoders.resolve(name, revision)
+        if spec.local and (Path(spec.location) / "model.safetensors").exists():
+            src = Path(spec.location)
+    if src is not None:
+        for f in ENCODER_FILES:
+            if (src / f).is_file():
+                shutil.copy2(src / f, dest / f)
+        return dest
+    encoder, tokenizer, _ = encoders.load_encoder(name, revision)
+    encoder.save_pretrained(dest, safe_serialization=True)
+    tokenizer.save_pretrained(dest)
+    return dest
+
+
+def export_code(dest: Path) -> Path:
+    """A clean copy of the `sentiment` package for code_paths (no caches, no bytecode)."""
+    pkg = Path(__file__).resolve().parents[1]  # the `sentiment` package
+    target = dest / pkg.name
+    shutil.copytree(pkg, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return target
+
+
+def model_signature():
+    """text -> probability, label, with a `threshold` parameter; and the input example.
+
+    The `text` column is declared as optional and of any type on purpose: the model itself
+    checks it (pyfunc_model.InputRejected: a missing column, a text that is not a string or is
+    empty, each refused in one line). A `string` column would make the scoring server cast
+    numbers to strings ({"inputs": [1, 2]} scored as "1", "2"), and a required one would be
+    refused by MLflow's schema check with a message quoting the whole request."""
+    import pandas as pd
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types.schema import AnyType, ColSpec, Schema
+    from sentiment.model.predict import EXAMPLES
+    example = pd.DataFrame({"text": EXAMPLES})
+    output = pd.DataFrame({"probability": [0.1, 0.9], "label": ["neg", "pos"]})
+    inferred = infer_signature(example, output, params={"threshold": DECISION_THRESHOLD})
+    inputs = Schema([ColSpec(AnyType(), "text", required=False)])
+    return ModelSignature(inputs=inputs, outputs=inferred.outputs, params=inferred.params), example
+
+
+def run_accuracy(client, run_id: str, run_dir: Path | None = None) -> float | None:
+    from sentiment.training.loop import METRICS
+    if run_dir is not None and (run_dir / METRICS).exists():
+        return float(json.loads((run_dir / METRICS).read_text())["test"]["accuracy"])
+    try:
+        return client.get_run(run_id).data.metrics.get("test_accuracy")
+    except Exception:
+        return None
+
+
+def _unused_step(client, run) -> int:
+    """One past the last step any metric of the run uses.
+
+    log_model links to the model every metric the run holds at the model's step. System
+    metrics share step 0 with the test metrics, so a model logged at step 0 would carry the
+    machine's CPU and disk figures; at a step of its own it carries only what
+    _link_model_metrics gives it."""
+    steps = [m.step for key in run.data.metrics for m in client.get_metric_history(run.info.run_id, key)]
+    return max(steps, default=0) + 1
+
+
+def _link_model_metrics(client, run, model_id: str) -> None:
+    """The test and validation metrics onto the logged model, each with its dataset."""
+    from mlflow.entities import Metric
+    datasets = {}
+    for d in run.inputs.dataset_inputs if run.inputs else []:
+        for t in d.tags:
+            if t.key == "mlflow.data.context":
+                datasets[t.value] = d.dataset
+    metrics = []
+    for key in run.data.metrics:
+        context = next((c for prefix, c in MODEL_METRICS.items() if key.startswith(prefix)), None)
+        if context is None:
+            continue
+        last = client.get_metric_history(run.info.run_id, key)[-1]
+        ds = datasets.get(context)
+        # The same key, value, time and step as the run's point: the run's history keeps one.
+        metrics.append(Metric(key, last.value, last.timestamp, last.step, model_id=model_id,
+                              dataset_name=ds.name if ds else None,
+                              dataset_digest=ds.digest if ds else None, run_id=run.info.run_id))
+    if metrics:
+        client.log_batch(run.info.run_id, metrics=metrics)
+
+
+def _source_tags(run) -> dict:
+    """The run's Source for the model's "Logged from" (e.g. a Prefect flow run's page), not the
+    process that happens to register it."""
+    return {k: v for k, v in run.data.tags.items()
+            if k in ("mlflow.source.name", "mlflow.source.type", "mlflow.source.git.commit")}
+
+
+def _model_description(name: str) -> str:
+    return ("IMDB review sentiment: a BERT-family encoder (frozen or fine-tuned) with a BiGRU "
+            "head. Input: a `text` column; output: `probability` (P(positive)) and `label`. "
+            f"Load the approved model with mlflow.pyfunc.load_model('models:/{name}@{CHAMPION}').")
+
+
+def ensure_registered_model(client, name: str, description: str | None = None,
+                            tags: dict | None = None) -> None:
+    """Create the registered model with its description when it is missing, quietly
+    (mlflow.register_model would announce that it "already exists" on every call)."""
+    from mlflow.exceptions import MlflowException
+    try:
+        client.get_registered_model(name)
+        return
+    except MlflowException:
+        pass
+    try:
+        client.create_registered_model(name, tags=tags,
+                                       description=description or _model_description(name))
+    except MlflowException:
+        pass  # created concurrently
+
+
+def _run_accuracy_checked(run, run_dir: Path) -> float:
+    """The run's test accuracy metric, which the version's tag will carry; refused when the
+    run has none or when `run_dir` holds another run's results."""
+    from sentiment.training.loop import METRICS
+    acc = run.data.metrics.get("test_accuracy")
+    if acc is None:
+        raise ValueError(f"run {run.info.run_id} has no test_accuracy metric: only a run that "
+                         "finished training and testing can be registered")
+    local = run_dir / METRICS
+    if local.exists():
+        on_disk = float(json.loads(local.read_text())["test"]["accuracy"])
+        if abs(on_disk - acc) > 1e-9:
+            raise ValueError(f"{run_dir} holds another run's model: its {METRICS} says test "
+                             f"accuracy {on_disk:.6f}, run {run.info.run_id} logged {acc:.6f}; "
+                             "register each run from its own folder")
+    return float(acc)
+
+
+def version_tags(run, spec, acc: float) -> dict:
+    """The version's tags, all taken from its run (the accuracy is the run's metric)."""
+    tags = {"test_accuracy": repr(float(acc)), "run_id": run.info.run_id,
+            "data_fingerprint": run.data.tags.get("data_fingerprint", ""),
+            "encoder": spec.encoder, "max_length": str(spec.max_length),
+            "truncation": spec.truncation}
+    if run.data.tags.get(TEST_SET_RUN_TAG):
+        tags[TEST_SET_TAG] = run.data.tags[TEST_SET_RUN_TAG]
+    return tags
+
+
+def _version_of_run(client, name: str, run_id: str):
+    """The version an earlier attempt created from this run, if any (lowest number)."""
+    found = [v for v in client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+             if v.run_id == run_id]
+    return min(found, key=lambda v: int(v.version)) if found else None
+
+
+def _logged_model_of_run(client, run):
+    """The model an earlier attempt logged to this run and finished uploading, if any."""
+    try:
+        models = client.search_logged_models(
+            experiment_ids=[run.info.experiment_id],
+            filter_string=f"source_run_id = '{run.info.run_id}' AND name = '{MODEL_NAME_IN_RUN}'")
+    except Exception:
+        return None
+    ready = [m for m in models if str(getattr(m.status, "name", m.status)).upper().endswith("READY")]
+    return max(ready, key=lambda m: m.creation_timestamp) if ready else None
+
+
+def _log_model(mlflow, client, run, head_dir: Path, spec, fingerprint: str):
+    signature, example = model_signature()
+    with tempfile.TemporaryDirectory() as tmp:
+        enc_dir = export_encoder(spec.encoder, spec.encoder_revision, Path(tmp) / "encoder")
+        code_dir = export_code(Path(tmp) / "code")
+        # log_model loads the model once to check the input example; that puts the temporary
+        # code folder on sys.path, which must not outlive this call.
+        saved_path = list(sys.path)
+        try:
+            with mlflow.start_run(run_id=run.info.run_id, log_system_metrics=False):
+                info = mlflow.pyfunc.log_model(
+                    name=MODEL_NAME_IN_RUN, python_model=str(PYFUNC_FILE),
+                    artifacts={"head": str(head_dir), "encoder": str(enc_dir)},
+                    code_paths=[str(code_dir)], signature=signature, input_example=example,
+                    pip_requirements=pip_requirements(), step=_unused_step(client, run),
+                    tags=_source_tags(run),
+                    metadata={"encoder": spec.encoder, "max_length": spec.max_length,
+                              "truncation": spec.truncation, "data_fingerprint": fingerprint})
+        finally:
+            sys.path[:] = saved_path
+    _link_model_metrics(client, run, info.model_id)
+    return info.model_id, info.model_uri
+
+
+def _describe(spec, acc: float, fingerprint: str, run_id: str) -> str:
+    return (f"Encoder `{spec.encoder}`, max_length {spec.max_length} ({spec.truncation}), test "
+            f"accuracy {acc:.4f}, data fingerprint `{fingerprint}`, from run `{run_id}`.")
+
+
+def _finish_version(client, name: str, mv, tags: dict, description: str,
+                    model_id: str | None) -> None:
+    """Tags, description and the logged model's link to the version: what creating the
+    version leaves to do. Idempotent, so a retry after a failure here completes the version."""
+    from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
+    have = mv.tags or {}
+    for key, value in tags.items():
+        if have.get(key) != value:
+            client.set_model_version_tag(name, str(mv.version), key, value)
+    if mv.description != description:
+        client.update_model_version(name, str(mv.version), description=description)
+    if model_id:
+        # What mlflow.register_model records too: the logged model's page lists its versions.
+        client.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(
+            [{"name": name, "version": str(mv.version)}])})
+
+
+def _check_tags(client, name: str, version: str, acc: float) -> None:
+    """The stored tag is the run's metric, read back from the registry."""
+    stored = (client.get_model_version(name, version).tags or {}).get("test_accuracy", "")
+    try:
+        ok = abs(float(stored) - acc) <= 1e-12
+    except ValueError:
+        ok = False
+    if not ok:
+        raise RuntimeError(f"version {version} of {name!r} carries test_accuracy {stored!r} "
+                           f"but its run logged {acc!r}")
+
+
+def register_model(run_id: str, run_dir: str, cfg) -> dict:
+    """Log the pyfunc model to run `run_id` and register it as a version of cfg.model_name,
+    tagged with the run's test accuracy, test set, preprocessing, data fingerprint and run id.
+
+    Idempotent: when the run already has a version (an earlier attempt failed after creating
+    it), that version is completed and returned; no second one is created."""
+    from sentiment.model.model_folder import HEAD_CONFIG, MODEL_DIR
+    apply_env_defaults(cfg)
+    uri = tracking_uri(cfg)
+    mlflow, client = connect(uri)
+    name = cfg.model_name
+    run_dir = run_dir_of(run_id, run_dir)  # the run's own folder, or a clear error
+    head_dir = run_dir / MODEL_DIR
+    if not (head_dir / HEAD_CONFIG).exists():
+        raise FileNotFoundError(f"{head_dir}: no trained model to register")
+    spec = preprocessing.load(head_dir)
+    run = client.get_run(run_id)
+    acc = _run_accuracy_checked(run, Path(run_dir))
+    fingerprint = run.data.tags.get("data_fingerprint", "")
+    tags = version_tags(run, spec, acc)
+    description = _describe(spec, acc, fingerprint, run_id)
+    ensure_registered_model(client, name)
+    mv = _version_of_run(client, name, run_id)
+    if mv is not None:
+        model_id = getattr(mv, "model_id", None)
+        logged_uri = f"models:/{model_id}" if model_id else mv.source
+    else:
+        existing = _logged_model_of_run(client, run)
+        if existing is not None:
+            model_id, logged_uri = existing.model_id, f"models:/{existing.model_id}"
+        else:
+            model_id, logged_uri = _log_model(mlflow, client, run, head_dir, spec, fingerprint)
+        mv = client.create_model_version(name, source=logged_uri, run_id=run_id,
+                                         model_id=model_id, tags=tags, description=description)
+    _finish_version(client, name, mv, tags, description, model_id)
+    _check_tags(client, name, str(mv.version), acc)
+    return {"name": name, "version": int(mv.version), "model_uri": f"models:/{name}/{mv.version}",
+            "test_accuracy": acc, "run_id": run_id, "logged_model_uri": logged_uri,
+            "test_set": tags.get(TEST_SET_TAG)}

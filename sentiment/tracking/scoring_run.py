@@ -1,0 +1,75 @@
+"""The MLflow run of a scoring job: which model version scored what, how many rows, how many
+errors, how fast, and the distribution of the scores.
+
+Params name the job (input, output, the model URI asked for and the pinned one); metrics are
+rows, errors, seconds, rows/s and the score quantiles, mean and positive share; the histogram
+goes in an artifact, ``score_distribution.json``. The model version is also a tag, so runs can
+be searched by it (``tags.model_version = '3'``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+from sentiment.tracking.store import connect, ensure_experiment, tracking_uri
+from sentiment.scoring.config import ScoringConfig
+
+DISTRIBUTION_ARTIFACT = "score_distribution.json"
+DESCRIPTION = "mlflow.note.content"
+SOURCE_NAME, SOURCE_TYPE = "mlflow.source.name", "mlflow.source.type"
+FLOW_RUN_URL = "prefect.flow_run_url"
+
+
+def describe(summary: dict) -> str:
+    version = summary.get("model_version")
+    model = f"version {version} of {summary['model_name']}" if version is not None \
+        else summary["model_uri"]
+    return (f"Scored {summary['rows']} reviews ({summary['errors']} not scorable) from "
+            f"{summary['input']} with {model} into {summary['output']}")
+
+
+def log_scoring_run(cfg: ScoringConfig, summary: dict, dist: dict,
+                    tags: Optional[dict[str, str]] = None) -> dict:
+    """Log a finished scoring job as one MLflow run; {run_id, experiment_id, tracking_uri}."""
+    from mlflow.entities import Metric, Param
+    store = tracking_uri(cfg)
+    _, client = connect(store)
+    exp_id = ensure_experiment(client, cfg.experiment, store)
+    extra = {k: str(v) for k, v in (tags or {}).items() if v is not None}
+    run_tags = {DESCRIPTION: describe(summary), "job": "batch-scoring",
+                "model_uri": summary["model_uri"], **extra}
+    if summary.get("model_version") is not None:
+        run_tags.update(model_name=summary["model_name"],
+                        model_version=str(summary["model_version"]))
+    if extra.get(FLOW_RUN_URL):
+        run_tags.update({SOURCE_NAME: extra[FLOW_RUN_URL], SOURCE_TYPE: "JOB"})
+    run = client.create_run(exp_id, tags=run_tags)
+    run_id = run.info.run_id
+    try:
+        params = {"input": summary["input"], "output": summary["output"],
+                  "model_requested": summary["model_requested"],
+                  "model_uri": summary["model_uri"],
+                  "model_version": summary.get("model_version"),
+                  "text_column": cfg.text_column, "id_column": cfg.id_column,
+                  "workers": summary.get("workers"), "scheduler": cfg.scheduler,
+                  "shard_rows": cfg.shard_rows, "shards": summary.get("shards"),
+                  "threshold": cfg.threshold}
+        now = int(time.time() * 1000)
+        values = {"rows": summary["rows"], "errors": summary["errors"],
+                  "scored_rows": summary["rows"] - summary["errors"],
+                  "seconds": summary["seconds"], "rows_per_s": summary["rows_per_s"],
+                  **{f"score_{k}": v for k, v in dist.items()
+                     if isinstance(v, (int, float)) and k != "scored"}}
+        client.log_batch(
+            run_id,
+            params=[Param(k, "None" if v is None else str(v)) for k, v in params.items()],
+            metrics=[Metric(k, float(v), now, 0) for k, v in values.items()])
+        client.log_dict(run_id, {"rows": summary["rows"], "errors": summary["errors"],
+                                 "error_counts": summary.get("error_counts", {}), **dist},
+                        DISTRIBUTION_ARTIFACT)
+        client.set_terminated(run_id, "FINISHED")
+    except BaseException:
+        client.set_terminated(run_id, "FAILED")
+        raise
+    return {"run_id": run_id, "experiment_id": exp_id, "tracking_uri": store}

@@ -1,0 +1,307 @@
+"""The homework's training loop, done well: bucketed batches, best-by-validation-loss checkpoint,
+atomic per-epoch checkpoints with optimizer and RNG state, resume, test evaluation. Each run
+owns its folder (``run_folder``), checked before any data or encoder is loaded.
+
+``train(cfg)`` is the whole stage (prepare → fit → test → save); it needs torch and
+transformers only (``datasets`` is used for the tokenization cache when installed).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from sentiment.data import imdb
+from sentiment.encoding import encoders
+from sentiment.model import model_folder
+from sentiment.encoding import preprocessing
+from sentiment.training import run_folder
+from sentiment.training import state_cache
+from sentiment.encoding import tokenization
+from sentiment.data.batching import bucketed_batches, length_sorted_batches, random_batches
+from sentiment.training.checkpoints import BEST, CHECKPOINT, load_checkpoint, resume_point, save_checkpoint
+from sentiment.training.features import build_features, head_autocast
+from sentiment.model.bert_gru import BERTGRUSentiment, GRUHead, count_parameters
+from sentiment.model.model_folder import MODEL_DIR
+from sentiment.training.optimization import Optimizers
+from sentiment.common.progress import progress as show_progress
+from sentiment.common.files import atomic_path, atomic_write_text
+from sentiment.common.compute import resolve_encoder_precision, seed_everything, select_device, set_threads
+
+METRICS = "metrics.json"                      # in run_dir: the run's summary
+TEST_PREDICTIONS = "test_predictions.parquet"  # in run_dir: text, label, prob per test review
+
+
+@dataclass
+class TrainHooks:
+    """Callbacks the tracking layer attaches; the library itself knows nothing of MLflow."""
+    on_step: Optional[Callable[[int, dict], None]] = None    # global step, {loss, acc}
+    on_epoch: Optional[Callable[[int, dict], None]] = None   # epoch (1-based), epoch metrics
+    stop_after_epoch: Optional[int] = None                   # simulate an interruption (tests)
+    report: Callable[[str], None] = print
+
+
+# ---------------------------------------------------------------------------------------
+# One pass over a split
+# ---------------------------------------------------------------------------------------
+
+def binary_accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
+    return (torch.round(torch.sigmoid(logits)) == y).float().mean().item()
+
+
+def run_epoch(model, feats, batches, criterion, device, optimizer=None, hooks=None, step0=0,
+              progress=False, desc="") -> dict:
+    training = optimizer is not None
+    model.train(training)
+    ctx = head_autocast(device)
+    total_loss = total_correct = n = tokens = 0
+    probs = np.zeros(len(feats.labels), dtype=np.float32)
+    it = show_progress(batches, desc, progress)
+    t0 = time.perf_counter()
+    for step, idx in enumerate(it, start=1):
+        y = torch.as_tensor(feats.labels[idx], dtype=torch.float32, device=device)
+        with torch.set_grad_enabled(training):
+            logits = feats.logits(model, idx, ctx).squeeze(1).float()
+            loss = criterion(logits, y)
+        if training:
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        b = len(idx)
+        acc = binary_accuracy(logits.detach(), y)
+        total_loss += loss.item() * b
+        total_correct += acc * b
+        n += b
+        tokens += int(feats.lengths[idx].sum())
+        probs[idx] = torch.sigmoid(logits.detach()).cpu().numpy()
+        if training and hooks and hooks.on_step:
+            hooks.on_step(step0 + step, {"train_loss": loss.item(), "train_acc": acc})
+        it.set_postfix(loss=f"{total_loss / n:.4f}", acc=f"{total_correct / n:.2%}")
+    seconds = time.perf_counter() - t0
+    return {"loss": total_loss / max(n, 1), "acc": total_correct / max(n, 1), "seconds": seconds,
+            "tokens_per_s": tokens / max(seconds, 1e-9), "steps": len(batches), "probs": probs}
+
+
+def epoch_batches(cfg, feats, epoch: int) -> list:
+    # Batch order depends only on (seed, epoch): a resumed run sees the same batches.
+    rng = np.random.default_rng([cfg.seed, epoch])
+    return (bucketed_batches(feats.lengths, cfg.batch_size, rng) if cfg.bucket_batches
+            else random_batches(len(feats.lengths), cfg.batch_size, rng))
+
+
+def eval_batches(lengths, cfg) -> list:
+    return length_sorted_batches(lengths, batch_size=cfg.eval_batch_size)
+
+
+# ---------------------------------------------------------------------------------------
+# The stage
+# ---------------------------------------------------------------------------------------
+
+@dataclass
+class Prepared:
+    """Everything `train` needs besides the loop: built once, reusable by benchmarks."""
+    cfg: object
+    device: torch.device
+    precision: str
+    encoder: nn.Module
+    tokenizer: object
+    encoder_spec: encoders.EncoderSpec
+    splits: imdb.Splits
+    tokens: dict
+    features: dict
+    timings: dict = field(default_factory=dict)
+    cache_info: dict = field(default_factory=dict)
+
+
+def prepare(cfg, splits=None) -> Prepared:
+    timings: dict = {}
+    set_threads(cfg.num_threads)
+    device = select_device(cfg.device)
+    precision = resolve_encoder_precision(cfg.encoder_precision, device)
+    t = time.perf_counter()
+    if splits is None:
+        splits = imdb.load_splits(cfg)
+    timings["load_data_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    encoder, tokenizer, encoder_spec = encoders.load_encoder(
+        cfg.encoder, cfg.encoder_revision, attention_dropout=cfg.encoder_attention_dropout)
+    timings["load_encoder_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    frames = dict(splits.items())
+    tokens = tokenization.tokenize_splits(frames, tokenizer, cfg)
+    timings["tokenize_s"] = time.perf_counter() - t
+    check_disk_space(cfg, encoder, encoder_spec, precision, tokens, frames)
+    encoder.to(device)
+    run_encoder = encoder
+    if precision == "int8":
+        run_encoder = torch.ao.quantization.quantize_dynamic(encoder, {nn.Linear}, dtype=torch.qint8)
+    t = time.perf_counter()
+    labels = {name: df["label"].to_numpy(np.int64) for name, df in frames.items()}
+    features, cache_info = build_features(cfg, encoder, run_encoder, encoder_spec,
+                                          tokenizer.pad_token_id, tokens, labels, device, precision)
+    timings["encode_s"] = time.perf_counter() - t
+    return Prepared(cfg, device, precision, run_encoder, tokenizer, encoder_spec, splits, tokens,
+                    features, timings, cache_info)
+
+
+def check_disk_space(cfg, encoder, encoder_spec, precision, tokens, frames) -> None:
+    """Before the encoder runs: room for the state-cache entries still to build and for the
+    run's checkpoints, model and test predictions (a one-line RunDirError otherwise)."""
+    hidden = encoder.config.hidden_size
+    cache = 0
+    if cfg.cache_states:
+        enc_id = encoders.encoder_identity(encoder, encoder_spec)
+        for tok in tokens.values():
+            if not state_cache.is_cached(cfg.cache_dir,
+                                         state_cache.cache_key(enc_id, tok.fingerprint, precision)):
+                cache += state_cache.expected_bytes(int(tok.lengths.sum()), len(tok), hidden)
+    with torch.device("meta"):  # shapes only: no memory, no draw from the RNG
+        head = GRUHead(hidden, cfg.hidden_dim, cfg.output_dim, cfg.n_layers, cfg.bidirectional,
+                       cfg.dropout)
+    weights = 4 * sum(p.numel() for p in head.parameters())
+    # last, previous and one being written (weights + Adam's two moments each); best; model.
+    run = 3 * 3 * weights + 2 * weights
+    if "test" in frames:
+        run += int(frames["test"]["text"].str.len().sum()) + 16 * len(frames["test"])
+    run_folder.check_space({("encoder-state cache in", cfg.cache_dir): cache,
+                            ("checkpoints and model in", cfg.run_dir): run})
+
+
+def build_model(cfg, encoder) -> BERTGRUSentiment:
+    torch.manual_seed(cfg.seed)
+    model = BERTGRUSentiment(encoder, cfg.hidden_dim, cfg.output_dim, cfg.n_layers,
+                             cfg.bidirectional, cfg.dropout)
+    model.train_encoder_layers(cfg.train_encoder_layers, cfg.encoder)
+    # With the cache the encoder never runs in training, so its dropout cannot apply.
+    model.encoder_dropout = not cfg.cache_states
+    if model.trains_encoder and cfg.gradient_checkpointing:
+        encoder.activation_checkpointing_enable({"use_reentrant": False})
+    return model
+
+
+def fit(cfg, prep: Prepared, hooks: TrainHooks | None = None) -> dict:
+    """The epoch loop with checkpoints; returns the history and best epoch."""
+    hooks = hooks or TrainHooks()
+    run_dir = Path(cfg.run_dir)
+    device = prep.device
+    model = build_model(cfg, prep.encoder)
+    model.head.to(device)
+    train_f, valid_f = prep.features["train"], prep.features["valid"]
+    optimizer = Optimizers(cfg, model, device, cfg.epochs * len(epoch_batches(cfg, train_f, 0)))
+    criterion = nn.BCEWithLogitsLoss()
+    history: list = []
+    best_val = math.inf
+    best_epoch = 0
+    start_epoch = 0
+    ckpt = run_dir / CHECKPOINT
+    if cfg.resume:
+        # Chosen (and read through) before data loading when the run folder is owned.
+        start = run_folder.checked_resume_point(run_dir) or resume_point(run_dir, cfg, hooks.report)
+        state = load_checkpoint(start, model.head, optimizer.head, device,
+                                model.bert if model.trains_encoder else None, optimizer.encoder)
+        start_epoch, history = state["epoch"], state["history"]
+        best_val, best_epoch = state["best_val_loss"], state["best_epoch"]
+        hooks.report(f"Resuming from epoch {start_epoch} ({start})")
+    else:
+        seed_everything(cfg.seed)
+        torch.manual_seed(cfg.seed)
+    step = sum(h["steps"] for h in history)
+    optimizer.steps_done = step  # the encoder's learning-rate schedule continues from here
+    for epoch in range(start_epoch, cfg.epochs):
+        batches = epoch_batches(cfg, train_f, epoch)
+        t0 = time.perf_counter()
+        tr = run_epoch(model, train_f, batches, criterion, device, optimizer, hooks, step,
+                       cfg.progress, f"epoch {epoch + 1} train")
+        va = run_epoch(model, valid_f, eval_batches(valid_f.lengths, cfg), criterion, device,
+                       progress=cfg.progress, desc=f"epoch {epoch + 1} valid")
+        secs = time.perf_counter() - t0
+        step += tr["steps"]
+        rec = {"epoch": epoch + 1, "train_loss": tr["loss"], "train_acc": tr["acc"],
+               "val_loss": va["loss"], "val_acc": va["acc"], "epoch_seconds": secs,
+               "train_tokens_per_s": tr["tokens_per_s"], "steps": tr["steps"]}
+        history.append(rec)
+        if va["loss"] < best_val:
+            best_val, best_epoch = va["loss"], epoch + 1
+            model_folder.save_trained(run_dir / BEST, model)
+        save_checkpoint(ckpt, model.head, optimizer.head,
+                        {"epoch": epoch + 1, "history": history, "best_val_loss": best_val,
+                         "best_epoch": best_epoch, "global_step": step, "config": cfg.to_dict()},
+                        model.encoder_state(), optimizer.encoder)
+        m, s = divmod(int(round(secs)), 60)
+        hooks.report(f"Epoch: {epoch + 1:02} | Epoch Time: {m}m {s}s\n"
+                     f"\tTrain Loss: {tr['loss']:.3f} | Train Acc: {tr['acc'] * 100:.2f}%\n"
+                     f"\t Val. Loss: {va['loss']:.3f} |  Val. Acc: {va['acc'] * 100:.2f}%")
+        if hooks.on_epoch:
+            hooks.on_epoch(epoch + 1, rec)
+        if hooks.stop_after_epoch is not None and epoch + 1 >= hooks.stop_after_epoch \
+                and epoch + 1 < cfg.epochs:
+            raise KeyboardInterrupt(f"stopped after epoch {epoch + 1} (stop_after_epoch)")
+    return {"history": history, "best_epoch": best_epoch, "best_val_loss": best_val, "model": model}
+
+
+def train(cfg, splits=None, hooks: TrainHooks | None = None) -> dict:
+    """Prepare → fit → test the best checkpoint → save the model. Returns a small summary dict.
+
+    `cfg.run_dir` left at the preset's value gives the run a new folder of its own (the
+    summary's ``run_dir``); see ``run_folder.owned`` for what is checked before any work."""
+    hooks = hooks or TrainHooks()
+    with run_folder.owned(cfg, hooks.report) as cfg:
+        summary = _train(cfg, splits, hooks)
+    if Path(cfg.run_dir).parent == run_folder.preset_root(cfg):
+        run_folder.point_latest(cfg.run_dir)
+    return summary
+
+
+def _train(cfg, splits, hooks: TrainHooks) -> dict:
+    from sentiment.evaluation.metrics import classification_metrics
+    run_dir = Path(cfg.run_dir)
+    if not cfg.resume and (run_dir / CHECKPOINT).exists():
+        hooks.report(f"Note: {run_dir} holds a finished run; its checkpoints and model are "
+                     "replaced")
+    t_all = time.perf_counter()
+    prep = prepare(cfg, splits)
+    timings = dict(prep.timings)
+    params = count_parameters(build_model(cfg, prep.encoder))
+    t = time.perf_counter()
+    res = fit(cfg, prep, hooks)
+    timings["train_s"] = time.perf_counter() - t
+    model = res["model"]
+    model_folder.load_trained(run_dir / BEST, model)
+    t = time.perf_counter()
+    test_f = prep.features["test"]
+    te = run_epoch(model, test_f, eval_batches(test_f.lengths, cfg), nn.BCEWithLogitsLoss(),
+                   prep.device, progress=cfg.progress, desc="test")
+    timings["test_s"] = time.perf_counter() - t
+    test_metrics = classification_metrics(test_f.labels, te["probs"])
+    hooks.report(f"Test Loss: {te['loss']:.3f} | Test Acc: {test_metrics['accuracy'] * 100:.2f}% "
+                 f"(best epoch {res['best_epoch']})")
+    model_dir = run_dir / MODEL_DIR
+    model_folder.save(model.head.cpu(), model_dir, preprocessing.from_config(cfg),
+                      model.encoder_state())
+    import pandas as pd
+    test_df = prep.splits.test
+    with atomic_path(run_dir / TEST_PREDICTIONS) as tmp:
+        pd.DataFrame({"text": test_df["text"], "label": test_df["label"],
+                      "prob": te["probs"]}).to_parquet(tmp)
+    timings["total_s"] = time.perf_counter() - t_all
+    summary = {
+        "run_dir": str(run_dir), "model_dir": str(model_dir), "device": str(prep.device),
+        "encoder_precision": prep.precision, "parameters": params,
+        "split_sizes": prep.splits.sizes(), "data_fingerprint": prep.splits.fingerprint,
+        "best_epoch": res["best_epoch"], "best_val_loss": res["best_val_loss"],
+        "history": res["history"], "test": test_metrics, "test_loss": te["loss"],
+        "timings": timings,
+        "state_cache": {k: {kk: vv for kk, vv in v.items() if kk != "path"}
+                        for k, v in prep.cache_info.items()},
+        "config": cfg.to_dict(),
+    }
+    atomic_write_text(run_dir / METRICS, json.dumps(summary, indent=2))
+    return summary
