@@ -20,6 +20,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.states import Failed
 
 from flows.failure import failed
+from flows.params import documented, field_default
 from flows.mlflow_link import mlflow_run_url
 from flows.run_tags import flow_run_tags
 from sentiment.scoring import batch
@@ -84,6 +85,7 @@ def score_shards(cfg: ScoringConfig, job: dict) -> dict:
 
 # Nothing persisted, a failure returned as a state (flows/failure.py).
 @flow(name="score-reviews", log_prints=True, persist_result=False)
+@documented(ScoringConfig, field_default)
 def score_reviews(
     input: str,
     output: str,
@@ -103,27 +105,7 @@ def score_reviews(
     output, model_uri, model_version, rows_per_s, mlflow_run_id, ...).
 
     Every parameter is the `sentiment.scoring.config.ScoringConfig` field of that name; left
-    empty, it keeps that field's default.
-
-    Args:
-        input: A parquet, CSV or JSON-lines file (.parquet, .csv, .jsonl), or a folder of them
-            (read in file-name order).
-        output: A path ending in .parquet is written as given; any other path is a folder in
-            which the run writes its own scores-<UTC time>-<id>.parquet.
-        model: MLflow model URI. Empty: models:/imdb-sentiment@champion. An alias is pinned
-            to its version when the run starts.
-        tracking_uri: MLflow tracking URI. Empty: $MLFLOW_TRACKING_URI, else the SQLite
-            store under mlflow/ in the clone the flow runs from.
-        workers: Dask worker processes of the local cluster. Empty: 1.
-        scheduler: Address of a running Dask scheduler (tcp://host:8786). Empty: a local
-            cluster of `workers` processes.
-        text_column: Column holding the texts. Empty: text.
-        id_column: Column copied beside each score. Empty: the row number, as `row`.
-        overwrite: Replace an existing .parquet output. Empty: no.
-        shard_rows: Reviews per shard (one task each). Empty: 1000.
-        batch_size: Reviews per forward pass. Empty: the model's default.
-        torch_threads: Torch threads per worker. Empty: cores // workers on a local cluster.
-        experiment: MLflow experiment of the scoring run. Empty: imdb-sentiment-scoring.
+    empty, it keeps that field's default. The parameters' descriptions are those fields' help.
     """
     params = locals()  # first statement: exactly the parameters
     try:
@@ -157,12 +139,12 @@ def stages(cfg: ScoringConfig) -> dict:
                                                run["run_id"])
     publish_scores(summary)
     logger = get_run_logger()
-    for line in summary_lines(summary):
+    for line in scoring_summary_lines(summary):
         logger.info(line)
     return summary
 
 
-def summary_lines(s: dict) -> list[str]:
+def scoring_summary_lines(s: dict) -> list[str]:
     """What a scoring run came to, one fact a line (the run's logs, `sentiment score`)."""
     version = f"version {s['model_version']} " if s["model_version"] is not None else ""
     where = f"scheduler {s['scheduler']}" if s["scheduler"] else f"{s['workers']} local worker(s)"

@@ -14,7 +14,8 @@ from typing import Any, Literal, Optional
 
 from prefect import flow, get_run_logger
 
-from flows._params import DEFAULT_PRESET, config_from_params
+from flows.params import (DEFAULT_PRESET, OVERRIDES_HELP, PRESET_HELP, config_from_params,
+                          documented, preset_value)
 from flows.artifacts import (publish_decision, publish_metrics, publish_run_link,
                              publish_validation)
 from flows.failure import failed
@@ -31,6 +32,8 @@ from tasks import (evaluate_model, probe_registry, promote_model, register_model
 # Results are not persisted (the summary this returns is in the logs and artifacts anyway), and
 # a failure is returned as a state (flows/failure.py): nothing lands in ~/.prefect/storage.
 @flow(name="train-sentiment", log_prints=True, persist_result=False)
+@documented(Config, preset_value, preset=PRESET_HELP, overrides=OVERRIDES_HELP,
+            promote="Run the promotion gate after registering; off: register only.")
 def train_sentiment(
     preset: Literal["smoke", "quick", "full", "homework"] = DEFAULT_PRESET,
     data: Optional[str] = None,
@@ -53,48 +56,16 @@ def train_sentiment(
     model_name: Optional[str] = None,
     min_accuracy: Optional[float] = None,
     min_improvement: Optional[float] = None,
+    min_lift_over_baseline: Optional[float] = None,
     overrides: Optional[dict[str, Any]] = None,
     promote: bool = True,
 ) -> dict:
     """Train, register and (unless `promote` is off) gate a new model version.
 
     Every parameter but `preset`, `overrides` and `promote` is the `sentiment.config.Config`
-    field of that name; left empty, it keeps the preset's value (`sentiment train --help`
-    lists them). Returns a summary: MLflow run id and link, model version, test accuracy,
-    promoted or not, token cache hit and wall time per stage.
-
-    Args:
-        preset: Named preset the other parameters override: smoke (seconds), quick (minutes
-            on 2 CPU cores) or homework (full data at 512 tokens, ~46 min on 2 CPU cores).
-        data: IMDB source: a folder of train/test parquet files, an aclImdb folder or
-            .tar.gz, or a Hugging Face Hub dataset id. Empty: the preset's.
-        run_dir: Folder for checkpoints, the final model and reports. Empty: the preset's.
-        cache_dir: Folder for the token and encoder-state caches. Empty: the preset's.
-        encoder: Frozen encoder: minilm (packaged, offline), a Hub id such as
-            bert-base-uncased, or a local path. Empty: the preset's.
-        max_length: Encoder input length in tokens, [CLS] and [SEP] included. Empty: the
-            preset's.
-        truncation: Which tokens of a long review are kept: head, or head_tail (its start and
-            its end). Empty: the preset's.
-        max_train: Stratified subset size of the training split. Empty: the preset's.
-        max_valid: Stratified subset size of the validation split. Empty: the preset's.
-        max_test: Stratified subset size of the test split. Empty: the preset's.
-        epochs: Training epochs. Empty: the preset's.
-        batch_size: Training batch size (reviews). Empty: the preset's.
-        seed: Seed for weights, dropout and batch order. Empty: the preset's.
-        device: auto (CUDA if available, else CPU), cpu, cuda or cuda:N. Empty: the preset's.
-        num_threads: CPU threads for torch. Empty: the preset's.
-        progress: Show progress while training. Empty: the preset's.
-        tracking_uri: MLflow tracking URI. Empty: $MLFLOW_TRACKING_URI, else the SQLite
-            store under mlflow/ in the clone the flow runs from.
-        experiment: MLflow experiment name. Empty: the preset's.
-        model_name: Registered model name in the MLflow registry. Empty: the preset's.
-        min_accuracy: Promotion gate: minimum test accuracy for the champion alias. Empty:
-            the preset's.
-        min_improvement: Promotion gate: minimum test-accuracy gain over the champion.
-            Empty: the preset's.
-        overrides: Any other Config field by name, as a JSON object, e.g. {"lr": 0.0003}.
-        promote: Run the promotion gate after registering; off: register only.
+    field of that name, described by its help; left empty, it keeps the preset's value
+    (`sentiment train --help` lists them). Returns a summary: MLflow run id and link, model
+    version, test accuracy, promoted or not, token cache hit and wall time per stage.
     """
     params = locals()  # first statement: exactly the parameters
     try:
@@ -133,7 +104,7 @@ def stages(cfg: Config, promote: bool) -> dict:
     decision = None
     if promote:
         with clock("promote"):
-            decision = promote_model(cfg, version["version"], baseline=baseline)
+            decision = promote_model(cfg, version["version"])
         publish_decision(decision)
     publish_metrics(metrics, baseline, clock.seconds, token_cache)
 

@@ -55,7 +55,7 @@ class Config:
                                  resume=True)
 
     # --- preprocessing: encoder and tokens (saved beside the model as preprocessing.json) --
-    encoder: str = _f("minilm", "Frozen encoder: 'minilm' (packaged all-MiniLM-L6-v2, offline), "
+    encoder: str = _f("minilm", "Encoder: 'minilm' (packaged all-MiniLM-L6-v2, offline), "
                                 "a Hugging Face Hub id (e.g. bert-base-uncased) or a local path.",
                       resume=True)
     encoder_revision: Optional[str] = _f(None, "Hub revision (branch, tag or commit) of the encoder.",
@@ -142,10 +142,14 @@ class Config:
     experiment: str = _f("imdb-sentiment", "MLflow experiment name.")
     model_name: str = _f("imdb-sentiment", "Registered model name in the MLflow registry.")
     min_accuracy: float = _f(0.85, "Promotion gate: minimum test accuracy for the champion alias.")
-    min_improvement: float = _f(0.0, "Promotion gate: minimum test-accuracy gain over the champion.")
+    min_improvement: float = _f(0.0, "Promotion gate: minimum test-accuracy gain over the "
+                                     "champion on the candidate's test set; 0 means strictly "
+                                     "better, a negative margin tolerates that much loss.")
     min_lift_over_baseline: float = _f(0.0, "Promotion gate: minimum test-accuracy gain over the "
-                                            "bag-of-words baseline on the same test set; 0 means "
-                                            "strictly better.")
+                                            "bag-of-words baseline tested on the candidate's test "
+                                            "set; 0 means strictly better, a negative margin "
+                                            "tolerates that much loss, -1 switches the rule off "
+                                            "(no baseline needed).")
     tracking_timeout_s: int = _f(30, "Connect and read timeout (seconds) of each request to an "
                                      "HTTP tracking server (MLFLOW_HTTP_REQUEST_TIMEOUT when the "
                                      "environment does not set it).")
@@ -203,6 +207,10 @@ class Config:
             problems.append(f"tracking_max_retries must be >= 0, got {self.tracking_max_retries}")
         if not 0.0 <= self.min_accuracy <= 1.0:
             problems.append(f"min_accuracy must be in [0, 1], got {self.min_accuracy}")
+        for n in ("min_improvement", "min_lift_over_baseline"):
+            if not -1.0 <= getattr(self, n) <= 1.0:
+                problems.append(f"{n} must be in [-1, 1] (an accuracy difference), got "
+                                f"{getattr(self, n)}")
         if self.train_encoder_layers < -1:
             problems.append(f"train_encoder_layers must be -1 (all), 0 (frozen) or a layer count, "
                             f"got {self.train_encoder_layers}")

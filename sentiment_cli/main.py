@@ -7,11 +7,11 @@ import logging
 import os
 import sys
 
-from . import evaluate, info, pipeline, predict, score, train, validate
+from . import evaluate, info, pipeline, predict, promote, score, train, validate
 from .config_args import config_from_args
 from .inputs import UsageError, check_data
 
-COMMANDS = (train, evaluate, predict, info, validate, pipeline, score)
+COMMANDS = (train, evaluate, predict, info, validate, pipeline, promote, score)
 
 
 class Parser(argparse.ArgumentParser):
@@ -19,6 +19,16 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class RunNameFormatter(logging.Formatter):
+    """Names the Prefect task or flow run a record comes from, as Prefect's own format does:
+    "INFO prefect.task_runs [train-model-0]: Finished in state Completed()"."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        run = getattr(record, "task_run_name", None) or getattr(record, "flow_run_name", None)
+        record.run = f" [{run}]" if run else ""
+        return super().format(record)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,11 +62,11 @@ def probe_store(cfg, args) -> None:
     """Check the tracking store before any work when the command needs it: `pipeline`, a
     tracked `train`, and `predict`/`evaluate` of a model given by MLflow URI. An unreachable
     server fails here in seconds, in one line naming it, before data or models are touched."""
-    from sentiment.tracking.store import apply_env_defaults, probe, tracking_uri
+    from sentiment.tracking.store import configure, probe, tracking_uri
     from sentiment.tracking.model_uri import is_model_uri
     # Bounded HTTP timeouts and retries, and pickle deserialization off, unless the user set them.
-    apply_env_defaults(cfg)
-    needs = (args.command == "pipeline" or (args.command == "train" and cfg.track)
+    configure(cfg)
+    needs = (args.command in ("pipeline", "promote") or (args.command == "train" and cfg.track)
              or (args.command in ("predict", "evaluate") and is_model_uri(getattr(args, "model", None))))
     if needs:
         probe(tracking_uri(cfg), cfg.probe_timeout_s)
@@ -65,8 +75,10 @@ def probe_store(cfg, args) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     quiet_third_party_bars()
+    handler = logging.StreamHandler()
+    handler.setFormatter(RunNameFormatter("%(levelname)s %(name)s%(run)s: %(message)s"))
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+                        handlers=[handler])
     try:
         cfg = config_from_args(args)
         if getattr(args, "check_data", False) and not getattr(args, "no_data", False):

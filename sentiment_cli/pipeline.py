@@ -42,7 +42,7 @@ def run(cfg: Config, args) -> int:
     # The first start on a machine creates and migrates the API's database, which can take
     # longer than Prefect's 20 s default on a small busy machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    from flows._params import params_for
+    from flows.params import params_for
     from flows.train import train_sentiment
     from sentiment.contract.validation import ValidationError
 

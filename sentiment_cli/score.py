@@ -51,24 +51,24 @@ def scoring_config(args) -> ScoringConfig:
 
 
 def run(cfg: Config, args) -> int:
-    from sentiment.tracking.store import apply_env_defaults, probe, tracking_uri
+    from sentiment.tracking.store import configure, probe, tracking_uri
     from sentiment.scoring.inputs import check_inputs
     from sentiment.scoring.batch import output_target
     scfg = scoring_config(args)
     # Cheap checks first, each a one-line error (exit 2), before Prefect, Dask or torch.
     check_inputs(scfg.input, scfg.text_column, scfg.id_column)
     output_target(scfg.output, scfg.overwrite)
-    apply_env_defaults(cfg)
+    configure(cfg)
     probe(tracking_uri(scfg), scfg.probe_timeout_s)
     # As `sentiment pipeline`: no telemetry racing the temporary API's SQLite lock, and time
     # for its first migration on a small busy machine.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    from flows.score import score_reviews, summary_lines
+    from flows.score import score_reviews, scoring_summary_lines
     t = time.perf_counter()
     summary = score_reviews(**{k: v for k, v in scfg.to_dict().items()
                                if v is not None and k != "probe_timeout_s"
                                and k != "threshold"})
-    print("\n".join(["", *summary_lines(summary),
+    print("\n".join(["", *scoring_summary_lines(summary),
                      f"Total: {time.perf_counter() - t:.1f} s with Prefect and Dask start-up"]))
     return 0

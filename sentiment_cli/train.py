@@ -1,4 +1,5 @@
-"""`sentiment train`: train the head on a frozen encoder and test its best epoch."""
+"""`sentiment train`: train the model (the GRU head, and the encoder layers the preset trains)
+and test its best epoch."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from sentiment.config import Config
 from .config_args import DEFAULT_PRESET, add_config_arguments
 
 DESCRIPTION = (
-    "Train the GRU head on a frozen encoder and test the best epoch (by validation loss). "
+    "Train the GRU head (and the top encoder layers --train-encoder-layers names: the quick and "
+    "full presets fine-tune) and test the best epoch (by validation loss). "
     f"Without --preset this is the {DEFAULT_PRESET} preset: the full 17,500 / 7,500 / 25,000 "
     "reviews at 512 tokens, ~46 min on 2 CPU cores; --preset quick takes minutes, --preset "
     "smoke seconds. Each option below shows its default and the presets that change it. "
@@ -18,7 +20,7 @@ DESCRIPTION = (
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("train", help="Train the GRU head on a frozen encoder, test the best epoch.",
+    p = sub.add_parser("train", help="Train the model, test the best epoch.",
                        description=DESCRIPTION)
     add_config_arguments(p)
     p.set_defaults(run=run, check_data=True)

@@ -9,7 +9,7 @@ from prefect import task
 from sentiment.tracking import baseline_run
 from sentiment.config import Config
 
-from ._options import NO_CACHING, TRANSIENT_RETRIES
+from .options import NO_CACHING, TRANSIENT_RETRIES
 
 
 # Retried like registration: its MLflow writes can fail transiently, and a failed attempt

@@ -7,7 +7,7 @@ from prefect import task
 from sentiment.tracking import training_run
 from sentiment.config import Config
 
-from ._options import NO_CACHING, TRANSIENT_RETRIES
+from .options import NO_CACHING, TRANSIENT_RETRIES
 
 
 @task(name="evaluate-model", **NO_CACHING, **TRANSIENT_RETRIES)

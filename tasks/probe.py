@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from prefect import task
 
-from sentiment.tracking import store as mlflow_store
+from sentiment.tracking import store
 from sentiment.config import Config
 
-from ._options import NO_CACHING
+from .options import NO_CACHING
 
 
 # No retries: the probe is already bounded, and its point is to fail in seconds.
 @task(name="probe-registry", **NO_CACHING)
 def probe_registry(cfg: Config) -> str:
     """The tracking URI, once it answered; else a one-line error naming it and the cause."""
-    uri = mlflow_store.tracking_uri(cfg)
-    mlflow_store.apply_env_defaults(cfg)
-    mlflow_store.probe(uri, cfg.probe_timeout_s)
+    uri = store.tracking_uri(cfg)
+    store.configure(cfg)
+    store.probe(uri, cfg.probe_timeout_s)
     return uri

@@ -9,15 +9,15 @@ from prefect import task
 from sentiment.tracking import promotion
 from sentiment.config import Config
 
-from ._options import NO_CACHING, TRANSIENT_RETRIES
+from .options import NO_CACHING, TRANSIENT_RETRIES
 from .promotion_slot import promotion_slot
 
 
 @task(name="promote-model", **NO_CACHING, **TRANSIENT_RETRIES)
-def promote_model(cfg: Config, version: Optional[int] = None,
-                  baseline: Optional[dict] = None) -> dict:
+def promote_model(cfg: Config, version: Optional[int] = None) -> dict:
     """The decision (promoted, reason, candidate, champion before/after, the side-by-side
-    comparison with the baseline, markdown); the registry records it on the version. One
-    promoter at a time per model: the server's concurrency limit, then the library's lock."""
+    comparison with the baseline tested on the candidate's test set, markdown); the registry
+    records it on the version. One promoter at a time per model: the server's concurrency
+    limit, then the library's lock."""
     with promotion_slot(cfg.model_name, cfg.promotion_lock_timeout_s):
-        return promotion.promote(cfg, version, baseline)
+        return promotion.promote(cfg, version)

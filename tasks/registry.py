@@ -7,7 +7,7 @@ from prefect import task
 from sentiment.tracking import registry
 from sentiment.config import Config
 
-from ._options import NO_CACHING, TRANSIENT_RETRIES
+from .options import NO_CACHING, TRANSIENT_RETRIES
 
 
 @task(name="register-model", **NO_CACHING, **TRANSIENT_RETRIES)

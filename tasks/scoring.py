@@ -10,7 +10,7 @@ from sentiment.tracking import scoring_run
 from sentiment.scoring import batch
 from sentiment.scoring.config import ScoringConfig
 
-from ._options import NO_CACHING, TRANSIENT_RETRIES
+from .options import NO_CACHING, TRANSIENT_RETRIES
 
 
 # No retries: a bad input or a missing model fails the same way every time.

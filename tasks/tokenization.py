@@ -7,7 +7,7 @@ from prefect import task
 from sentiment.encoding import tokenization
 from sentiment.config import Config
 
-from ._options import NO_CACHING, PLAIN_PRINT
+from .options import NO_CACHING, PLAIN_PRINT
 
 
 @task(name="warm-token-cache", **NO_CACHING, **PLAIN_PRINT)

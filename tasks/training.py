@@ -9,7 +9,7 @@ from prefect import task
 from sentiment.tracking import training_run
 from sentiment.config import Config
 
-from ._options import NO_CACHING, PLAIN_PRINT
+from .options import NO_CACHING, PLAIN_PRINT
 
 
 # No retries: a second attempt would train again from scratch and fail the same way.

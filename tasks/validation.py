@@ -7,7 +7,7 @@ from prefect import task
 from sentiment.contract import validation
 from sentiment.config import Config
 
-from ._options import NO_CACHING
+from .options import NO_CACHING
 
 
 @task(name="validate-data", **NO_CACHING)

@@ -56,7 +56,7 @@ from sentiment.config import Config
 cfg = Config.from_dict(json.loads(cfg_json))
 if mode == "pipeline":  # what the training flow does: train tracked, then register that run
     from sentiment.tracking import registry
-    from sentiment.tracking import training_run
+    from sentiment.tracking import run_ref, training_run
     res = training_run.train_tracked(cfg)
     # Both runs finish training before either registers: when a shared folder would hold only
     # the last one's model and metrics.
@@ -64,7 +64,7 @@ if mode == "pipeline":  # what the training flow does: train tracked, then regis
     deadline = time.monotonic() + 300
     while len(list(marker.parent.glob(marker.name + ".*"))) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
-    run_dir = training_run.run_dir_of(res["run_id"], res["run_dir"])
+    run_dir = run_ref.run_dir_of(res["run_id"], res["run_dir"])
     reg = registry.register_model(res["run_id"], str(run_dir), cfg)
     print(json.dumps({"run_id": res["run_id"], "run_dir": str(run_dir.resolve()),
                       "version": reg["version"]}))
@@ -157,7 +157,7 @@ def test_runs_left_at_the_preset_folder_get_folders_of_their_own(tmp_path, monke
 
 
 def test_registration_reads_only_the_folder_of_its_own_run(tmp_path):
-    from sentiment.tracking.training_run import RUN_REF, RunDirMismatch, run_dir_of
+    from sentiment.tracking.run_ref import RUN_REF, RunDirMismatch, run_dir_of
     (tmp_path / RUN_REF).write_text(json.dumps({"run_id": "b" * 32}))
     assert run_dir_of("b" * 32, tmp_path) == tmp_path
     with pytest.raises(RunDirMismatch, match=f"holds MLflow run {'b' * 32}, not run {'a' * 32}"):
@@ -373,7 +373,7 @@ def test_a_resumed_tracked_run_continues_its_mlflow_run_without_duplicate_points
     pytest.importorskip("mlflow")
     from sentiment.training import checkpoints
     from sentiment.training import loop
-    from sentiment.tracking import training_run
+    from sentiment.tracking import run_ref, training_run
     from sentiment.tracking.store import connect
     monkeypatch.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -406,4 +406,4 @@ def test_a_resumed_tracked_run_continues_its_mlflow_run_without_duplicate_points
                           ("epoch/val_loss", [1, 2, 3]), ("test_accuracy", [0])):
         steps = sorted(m.step for m in client.get_metric_history(res["run_id"], key))
         assert steps == expected, (key, steps)
-    assert training_run.run_dir_of(res["run_id"], tmp_path / "run") == tmp_path / "run"
+    assert run_ref.run_dir_of(res["run_id"], tmp_path / "run") == tmp_path / "run"

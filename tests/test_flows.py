@@ -326,7 +326,7 @@ def test_deployment_parameters_have_types_defaults_and_descriptions(flow_path):
 
 def test_cli_pipeline_passes_every_override_to_the_flow():
     """`sentiment pipeline` rebuilds exactly the CLI's Config inside the flow."""
-    from flows._params import config_from_params, params_for
+    from flows.params import config_from_params, params_for
     from flows.train import train_sentiment
     cfg = Config.from_preset("quick", data="d", encoder="random-tiny", lr=0.01, max_length=99)
     params = params_for(train_sentiment.fn, cfg, promote=False)

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 from sentiment.contract.expectations import CRITICAL, custom_check
 
-if TYPE_CHECKING:
-    from sentiment.contract.validation import ValidationResult
 
 EXAMPLES = 3  # examples shown per check
 _EXAMPLE_CHARS = 70
@@ -66,7 +64,7 @@ def overlap_check(train, test, stats: dict) -> dict:
                         stats["train_test_overlap"], examples)
 
 
-def summary_markdown(result: "ValidationResult") -> str:
+def summary_markdown(result: Any) -> str:
     """``summary.md``: the verdict, one table row per check, the statistics and the timings."""
     verdict = "PASSED" if result.success else "FAILED"
     if result.success and result.warnings:

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 LABELS = {"neg": 0, "pos": 1}
-SPLIT_NAMES = ("train", "valid", "test")
 
 
 class DataError(ValueError):

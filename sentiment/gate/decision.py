@@ -1,10 +1,11 @@
 """The promotion gate as a pure function: no MLflow, no I/O, so every branch is unit-testable.
 
-``champion.promote`` reads the accuracies from the registry, brings them onto one test set (the
-candidate's: a champion measured elsewhere is re-scored there first), asks ``decide`` and moves
-the alias. The gate, in order: the candidate reaches ``min_accuracy``; it beats the
-bag-of-words baseline trained on the same data by ``min_lift_over_baseline`` (when a baseline
-is given); it beats the champion by ``min_improvement``. A margin of 0 means strictly better.
+``sentiment.tracking.promotion.promote`` reads the accuracies from the registry, brings them onto
+one test set (the candidate's: a champion measured elsewhere is re-scored there first, the
+baseline is the one tested there), asks ``decide`` and moves the alias. The gate, in order: the
+candidate reaches ``min_accuracy``; it beats the bag-of-words baseline by
+``min_lift_over_baseline`` (-1 switches this rule off); it beats the champion by
+``min_improvement``. Both margins mean the same: 0 strictly better, negative a tolerated loss.
 """
 
 from __future__ import annotations
@@ -13,53 +14,73 @@ import math
 
 # Accuracies come back from the registry as strings; a rounding hair must not decide a tie.
 _EPS = 1e-12
+# A lift over the baseline of -1 (a loss of the whole scale) can never fail: the rule is off and
+# the gate needs no baseline. Any larger margin needs one, measured on the same test set.
+BASELINE_RULE_OFF = -1.0
 
 
-def _beats(gain: float, margin: float) -> bool:
-    """`gain` clears `margin`; a margin of 0 asks for strictly better, a negative one tolerates
-    that much of a loss (a smoke run's open gate)."""
+def beats(gain: float, margin: float) -> bool:
+    """`gain` clears `margin`, the same way for the champion and the baseline: a margin of 0
+    asks for strictly better, a positive one for at least that much better, a negative one
+    tolerates that much of a loss."""
     return gain > _EPS if margin == 0 else gain + _EPS >= margin
+
+
+def requirement(margin: float) -> str:
+    """What `beats` asks of a gain, in words."""
+    if margin == 0:
+        return "> 0 (strictly better)"
+    if margin > 0:
+        return f">= {margin:+.4f}"
+    return f">= {margin:+.4f} (a loss of up to {-margin:.4f} tolerated)"
+
+
+def baseline_rule_on(min_lift: float) -> bool:
+    return min_lift > BASELINE_RULE_OFF
 
 
 def decide(candidate_acc: float, champion_acc: float | None, min_accuracy: float,
            min_improvement: float, baseline_acc: float | None = None,
-           min_lift: float = 0.0) -> tuple[bool, str]:
+           min_lift: float = BASELINE_RULE_OFF) -> tuple[bool, str]:
     """(promote?, reason) for a candidate's test accuracy against the gate, the baseline and
     the champion, all measured on the same test set.
 
-    Promote when the candidate reaches `min_accuracy`, beats the baseline (if given) by at
-    least `min_lift`, and either there is no champion or it beats the champion by at least
-    `min_improvement`. With a margin of 0 it must be strictly better: an equal model is no
-    reason to move the alias people load, and a model that a bag-of-words one-liner matches is
-    no champion.
+    Promote when the candidate reaches `min_accuracy`, beats the bag-of-words baseline by
+    `min_lift` and beats the champion (if there is one) by `min_improvement`. Both margins mean
+    the same (``beats``): 0 asks for strictly better (an equal model is no reason to move the
+    alias people load, and a model that a bag-of-words one-liner matches is no champion), a
+    negative one tolerates that much loss. Unless `min_lift` is ``BASELINE_RULE_OFF``, a
+    missing baseline refuses the candidate: the lift cannot be checked. The reason names every
+    rule that was applied.
     """
     if candidate_acc is None or not math.isfinite(candidate_acc):
         return False, f"candidate has no usable test accuracy ({candidate_acc!r})"
     if candidate_acc + _EPS < min_accuracy:
         return False, (f"test accuracy {candidate_acc:.4f} is below the minimum "
                        f"{min_accuracy:.4f}")
-    if baseline_acc is not None:
+    passed = [f"test accuracy {candidate_acc:.4f} >= minimum {min_accuracy:.4f}"]
+    if baseline_rule_on(min_lift):
+        if baseline_acc is None or not math.isfinite(baseline_acc):
+            return False, (f"test accuracy {candidate_acc:.4f} >= minimum {min_accuracy:.4f}, but "
+                           "no bag-of-words baseline was tested on the same test set, so the "
+                           f"lift over it ({requirement(min_lift)} required) cannot be checked")
         lift = candidate_acc - baseline_acc
-        if not math.isfinite(baseline_acc) or not _beats(lift, min_lift):
-            need = f">= {min_lift:.4f}" if min_lift > 0 else "> 0"
+        if not beats(lift, min_lift):
             return False, (f"test accuracy {candidate_acc:.4f} does not beat the bag-of-words "
                            f"baseline's {baseline_acc:.4f} on the same test set (lift "
-                           f"{lift:+.4f}, {need} required)")
+                           f"{lift:+.4f}, {requirement(min_lift)} required)")
+        passed.append(f"beats the bag-of-words baseline's {baseline_acc:.4f} by {lift:+.4f} "
+                      f"({requirement(min_lift)} required)")
     if champion_acc is None or not math.isfinite(champion_acc):
-        return True, (f"test accuracy {candidate_acc:.4f} >= minimum {min_accuracy:.4f} "
-                      "and there is no champion yet")
+        return True, ", ".join(passed) + " and there is no champion yet"
     gain = candidate_acc - champion_acc
-    if min_improvement > 0:
-        if gain + _EPS >= min_improvement:
-            return True, (f"test accuracy {candidate_acc:.4f} beats the champion's "
-                          f"{champion_acc:.4f} by {gain:+.4f} (>= {min_improvement:.4f} required)")
-        return False, (f"test accuracy {candidate_acc:.4f} vs the champion's {champion_acc:.4f}: "
-                       f"gain {gain:+.4f} is below the required {min_improvement:.4f}")
-    if gain > _EPS and gain >= min_improvement:
-        return True, (f"test accuracy {candidate_acc:.4f} beats the champion's "
-                      f"{champion_acc:.4f} ({gain:+.4f})")
-    return False, (f"test accuracy {candidate_acc:.4f} does not beat the champion's "
-                   f"{champion_acc:.4f} ({gain:+.4f})")
+    if not beats(gain, min_improvement):
+        return False, (f"test accuracy {candidate_acc:.4f} does not beat the champion's "
+                       f"{champion_acc:.4f} (gain {gain:+.4f}, {requirement(min_improvement)} "
+                       "required)")
+    passed.append(f"beats the champion's {champion_acc:.4f} by {gain:+.4f} "
+                  f"({requirement(min_improvement)} required)")
+    return True, ", ".join(passed[:-1]) + " and " + passed[-1]
 
 
 def _fmt(acc) -> str:
@@ -88,7 +109,8 @@ def _signed(x) -> str:
 def markdown_report(model_name: str, promoted: bool, reason: str, candidate: dict,
                     champion_before: dict | None, champion_after: dict | None,
                     min_accuracy: float, min_improvement: float,
-                    compared: dict | None = None, min_lift: float = 0.0) -> str:
+                    compared: dict | None = None,
+                    min_lift: float = BASELINE_RULE_OFF) -> str:
     """The decision as small markdown tables (published by the Prefect flow as an artifact):
     the alias before and after, then candidate, champion and baseline on one test set."""
     def row(label, mv):
@@ -96,8 +118,6 @@ def markdown_report(model_name: str, promoted: bool, reason: str, candidate: dic
             return f"| {label} | – | – |"
         return f"| {label} | {mv['version']} | {_fmt(mv.get('accuracy'))} |"
 
-    def margin(m):
-        return "> 0 (strictly better)" if m == 0 else f">= {m:+.4f}"
 
     verdict = "**promoted**" if promoted else "**not promoted**"
     lines = [
@@ -137,8 +157,10 @@ def markdown_report(model_name: str, promoted: bool, reason: str, candidate: dic
             lines += ["", f"Champion: {champ['note']}"]
     lines += [
         "",
-        f"Gate: accuracy >= {min_accuracy:.4f}, a lift over the baseline of {margin(min_lift)} "
-        f"and a gain over the champion of {margin(min_improvement)}.",
+        f"Gate: accuracy >= {min_accuracy:.4f}, "
+        + (f"a lift over the baseline of {requirement(min_lift)} " if baseline_rule_on(min_lift)
+           else "no baseline rule ")
+        + f"and a gain over the champion of {requirement(min_improvement)}.",
         "",
         f"Reason: {reason}",
     ]

@@ -26,7 +26,6 @@ from sentiment.common.files import fsync_file, remove_stale_temps, temp_prefix, 
 from sentiment.common.compute import set_threads
 
 OUTPUT_SUFFIX = ".parquet"
-SCORE_COLUMNS = ("probability", "label", "model_version", "error")
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 HISTOGRAM_BINS = 10
 
@@ -45,12 +44,11 @@ def resolve_model(uri: str, store: str, timeout_s: Optional[float] = None) -> di
     models:/NAME/VERSION), model_name, model_version}. A run or artifact URI is its own pin
     (no version). The store is probed first: an unreachable one fails here in seconds."""
     from sentiment.tracking import model_uri as mu
-    from sentiment.tracking.store import apply_env_defaults, connect, probe
-    apply_env_defaults()
+    from sentiment.tracking.store import connect, probe
     parsed = mu.parse_model_uri(uri)
     probe(store, timeout_s)
     _, client = connect(store)
-    mu._check_registry(client, parsed, store)  # names a missing model, version or alias
+    mu.check_registry(client, parsed, store)  # names a missing model, version or alias
     name = parsed.get("name")
     if parsed["kind"] == "alias":
         version = client.get_model_version_by_alias(name, parsed["alias"]).version

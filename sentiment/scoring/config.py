@@ -99,6 +99,3 @@ class ScoringConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-
-def scoring_default(name: str) -> Any:
-    return ScoringConfig.__dataclass_fields__[name].default

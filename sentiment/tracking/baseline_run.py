@@ -8,26 +8,25 @@ two accuracies were measured on the same reviews.
 
 from __future__ import annotations
 
-import json
 import logging
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from sentiment.baseline import tfidf
-from sentiment.tracking import provenance
 from sentiment.data.imdb import load_splits
+from sentiment.tracking import provenance
+from sentiment.tracking.logged_model import (ensure_registered_model, link_version, log_pyfunc,
+                                             pip_requirements)
+from sentiment.tracking.names import (BASELINE_ARTIFACT, BASELINE_ROLE, DATA_FINGERPRINT,
+                                      DATA_SOURCE, ROLE, RUN_TEST_SET, TEST_METRICS,
+                                      VERSION_ACCURACY, VERSION_RUN_ID, VERSION_TEST_SET,
+                                      format_accuracy)
+from sentiment.tracking.run_tags import run_tags
 from sentiment.tracking.store import connect, ensure_experiment, tracking_uri
-from sentiment.tracking.registry import (MODEL_NAME_IN_RUN, PYFUNC_FILE, ensure_registered_model, export_code,
-                       model_signature, pip_requirements)
-from sentiment.tracking.training_run import DESCRIPTION, FLOW_RUN_URL, SOURCE_NAME, SOURCE_TYPE, TEST_METRICS
 
 log = logging.getLogger(__name__)
 
-ROLE_TAG, ROLE = "role", "baseline"
-TEST_SET_TAG = "data.test_set"    # the same tag the training run carries
-BASELINE_ARTIFACT = "baseline"    # pyfunc_model.load_context loads the baseline from it
 # Config fields that decide which reviews the baseline sees: logged as the run's params.
 DATA_FIELDS = ("data", "split_seed", "train_fraction", "max_train", "max_valid", "max_test")
 # What the baseline's pyfunc imports: no torch, no transformers.
@@ -49,25 +48,14 @@ def _requirements() -> list[str]:
 def _tags(cfg, splits, res: dict, extra: dict | None) -> dict:
     n = res["split_sizes"]
     s = res["model"].settings
-    tags = {
-        ROLE_TAG: ROLE, TEST_SET_TAG: splits.test_fingerprint,
-        "data_fingerprint": splits.fingerprint, "data.source": provenance.data_source(cfg.data),
-        "preset": cfg.preset,
-        DESCRIPTION: (f"{cfg.preset} preset baseline: TF-IDF word 1-{s.ngram_max} grams "
-                      f"({res['n_features']} features) + logistic regression (C={s.c:g}), "
-                      f"{n['train']} train / {n['test']} test reviews from "
-                      f"{provenance.data_source(cfg.data)}"),
-        **{f"pkg.{k}": v for k, v in provenance.package_versions().items()},
-    }
-    git = provenance.git_info()
-    if git:
-        tags.update({"mlflow.source.git.commit": git["commit"],
-                     **{f"git.{k}": v for k, v in git.items()}})
-    extra = {k: str(v) for k, v in (extra or {}).items() if v is not None}
-    if extra.get(FLOW_RUN_URL):
-        tags.update({SOURCE_NAME: extra[FLOW_RUN_URL], SOURCE_TYPE: "JOB"})
+    source = provenance.data_source(cfg.data)
+    description = (f"{cfg.preset} preset baseline: TF-IDF word 1-{s.ngram_max} grams "
+                   f"({res['n_features']} features) + logistic regression (C={s.c:g}), "
+                   f"{n['train']} train / {n['test']} test reviews from {source}")
+    own = {DATA_FINGERPRINT: splits.fingerprint, DATA_SOURCE: source, "preset": cfg.preset}
     # The role and the test set describe what this run is; a caller's tag cannot rename them.
-    return {**tags, **extra, ROLE_TAG: ROLE, TEST_SET_TAG: splits.test_fingerprint}
+    return run_tags(description, own, extra,
+                    fixed={ROLE: BASELINE_ROLE, RUN_TEST_SET: splits.test_fingerprint})
 
 
 BASELINE_DESCRIPTION = (
@@ -88,17 +76,15 @@ def train_baseline(cfg, tags: dict[str, str] | None = None) -> dict:
     Creating the version is the run's last required write: a failure before it marks the run
     FAILED with no version, so a retry starts a clean run instead of leaving a version behind.
     """
-    from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
     t0 = time.perf_counter()
     uri = tracking_uri(cfg)
-    mlflow, client = connect(uri)
+    mlflow, client = connect(uri, cfg)
     exp_id = ensure_experiment(client, cfg.experiment, uri)
     splits = load_splits(cfg)
     res = tfidf.train_and_test(cfg, splits)
     test = res["test"]
     name = cfg.baseline_model_name
     run_name = f"{cfg.preset}-baseline-{time.strftime('%Y%m%d-%H%M%S')}"
-    signature, example = model_signature()
     # Seconds long: system metrics would record nothing but the sampler's start-up.
     with mlflow.start_run(experiment_id=exp_id, run_name=run_name,
                           log_system_metrics=False) as run:
@@ -115,33 +101,23 @@ def train_baseline(cfg, tags: dict[str, str] | None = None) -> dict:
                             **{f"time/{k}": v for k, v in res["timings"].items()}})
         with tempfile.TemporaryDirectory() as tmp:
             model_dir = res["model"].save(Path(tmp) / BASELINE_ARTIFACT)
-            code_dir = export_code(Path(tmp) / "code")
-            # As in registry.register_model: log_model's check of the input example puts the
-            # temporary code folder on sys.path, which must not outlive this call.
-            saved_path = list(sys.path)
-            try:
-                info = mlflow.pyfunc.log_model(
-                    name=MODEL_NAME_IN_RUN, python_model=str(PYFUNC_FILE),
-                    artifacts={BASELINE_ARTIFACT: str(model_dir)}, code_paths=[str(code_dir)],
-                    signature=signature, input_example=example,
-                    pip_requirements=_requirements(),
-                    metadata={ROLE_TAG: ROLE, TEST_SET_TAG: splits.test_fingerprint,
-                              "data_fingerprint": splits.fingerprint,
-                              "n_features": res["n_features"]})
-            finally:
-                sys.path[:] = saved_path
-        ensure_registered_model(client, name, BASELINE_DESCRIPTION, tags={ROLE_TAG: ROLE})
+            info = log_pyfunc(mlflow, run_id, {BASELINE_ARTIFACT: str(model_dir)},
+                              _requirements(),
+                              metadata={ROLE: BASELINE_ROLE, VERSION_TEST_SET: splits.test_fingerprint,
+                                        DATA_FINGERPRINT: splits.fingerprint,
+                                        "n_features": res["n_features"]})
+        ensure_registered_model(client, name, BASELINE_DESCRIPTION, tags={ROLE: BASELINE_ROLE})
         acc = float(test["accuracy"])
         mv = client.create_model_version(
             name, source=info.model_uri, run_id=run_id, model_id=info.model_id,
-            tags={"test_accuracy": f"{acc:.6f}", "test_set": splits.test_fingerprint,
-                  "run_id": run_id, "data_fingerprint": splits.fingerprint, ROLE_TAG: ROLE},
+            tags={VERSION_ACCURACY: format_accuracy(acc), VERSION_TEST_SET: splits.test_fingerprint,
+                  VERSION_RUN_ID: run_id, DATA_FINGERPRINT: splits.fingerprint,
+                  ROLE: BASELINE_ROLE},
             description=f"TF-IDF + logistic regression, test accuracy {acc:.4f} on test set "
                         f"`{splits.test_fingerprint}` ({test['n']} reviews), from run "
                         f"`{run_id}`.")
-        try:  # what mlflow.register_model records too: the logged model lists its versions
-            client.set_logged_model_tags(info.model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(
-                [{"name": name, "version": str(mv.version)}])})
+        try:
+            link_version(client, info.model_id, name, mv.version)
         except Exception as e:  # a display link; the version is registered and complete
             log.warning("could not link model version %s to its logged model: %s",
                         mv.version, e)

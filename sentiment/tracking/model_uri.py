@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 
-from sentiment.tracking.store import (PICKLE_SETTING, StoreUnavailable, apply_env_defaults, connect,
+from sentiment.tracking.store import (PICKLE_SETTING, StoreUnavailable, connect,
                            pickle_allowed, probe, tracking_uri)
 from sentiment.config import DECISION_THRESHOLD
 
@@ -73,7 +73,7 @@ def _store_error(store: str, e) -> StoreUnavailable:
     return StoreUnavailable(f"tracking server at {store} failed to answer: {first[:300]}")
 
 
-def _check_registry(client, p: dict, store: str) -> None:
+def check_registry(client, p: dict, store: str) -> None:
     """Name the missing piece (model, version or alias) in plain words; a store that fails to
     answer is said to be that, not a missing model."""
     from mlflow.exceptions import MlflowException
@@ -193,12 +193,11 @@ def load_model_uri(uri: str, store_uri: str | None = None,
     """mlflow.pyfunc.load_model, safe by default, with errors that say whether the store is
     unreachable, which model, version or alias is missing, or why the model is refused."""
     from mlflow.exceptions import MlflowException
-    apply_env_defaults()
     p = parse_model_uri(uri)
     store = store_uri or tracking_uri()
     probe(store, timeout_s)
     mlflow, client = connect(store)
-    _check_registry(client, p, store)
+    check_registry(client, p, store)
     try:
         check_no_pickle(client, uri, store)
         return PyfuncPredictor(mlflow.pyfunc.load_model(uri.strip()), uri)

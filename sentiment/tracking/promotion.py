@@ -19,24 +19,58 @@ import tempfile
 import time
 from pathlib import Path
 
-from sentiment.tracking.store import apply_env_defaults, connect, tracking_uri
-from sentiment.tracking.names import CHAMPION
-from sentiment.tracking.registry import TEST_SET_TAG, run_accuracy
+from sentiment.tracking.names import (BASELINE_ROLE, CHAMPION, CONFIG_ARTIFACT, DATA_FINGERPRINT,
+                                      DATA_SOURCE, ROLE, VERSION_ACCURACY, VERSION_RUN_ID,
+                                      VERSION_TEST_SET)
+from sentiment.tracking.store import connect, tracking_uri
+from sentiment.training.outputs import METRICS
 
 log = logging.getLogger(__name__)
 
 AUDIT_PREFIX = "promotion."         # promotion.<n>.<field>: one numbered record per decision
+# Re-decisions when another promoter moves the alias while this one decides; each one reads the
+# new champion, so a few suffice unless promoters keep racing outside the lock.
 MAX_REDECIDE = 5
 
 
+def run_accuracy(client, run_id: str, run_dir: Path | None = None) -> float | None:
+    """A run's test accuracy: its run folder's summary when given, else its metric."""
+    if run_dir is not None and (run_dir / METRICS).exists():
+        return float(json.loads((run_dir / METRICS).read_text())["test"]["accuracy"])
+    try:
+        return client.get_run(run_id).data.metrics.get("test_accuracy")
+    except Exception:
+        return None
+
+
 def _version_accuracy(client, mv) -> float | None:
-    raw = (mv.tags or {}).get("test_accuracy")
+    raw = (mv.tags or {}).get(VERSION_ACCURACY)
     if raw:
         try:
             return float(raw)
         except ValueError:
             pass
     return run_accuracy(client, mv.run_id) if mv.run_id else None
+
+
+def baseline_on_test_set(client, name: str, test_set: str | None) -> dict | None:
+    """The newest version of the bag-of-words baseline `name` tested on `test_set`, as the gate
+    takes it: {accuracy, test_set, run_id, version}; None when there is none."""
+    from mlflow.exceptions import MlflowException
+    if not test_set:
+        return None
+    try:
+        found = client.search_model_versions(f"name = '{name}'")
+    except MlflowException:  # no baseline registered at all
+        return None
+    same = [v for v in found if (v.tags or {}).get(VERSION_TEST_SET) == test_set
+            and (v.tags or {}).get(ROLE, BASELINE_ROLE) == BASELINE_ROLE]
+    if not same:
+        return None
+    newest = max(same, key=lambda v: int(v.version))
+    return {"accuracy": _version_accuracy(client, newest), "test_set": test_set,
+            "run_id": (newest.tags or {}).get(VERSION_RUN_ID) or newest.run_id,
+            "version": int(newest.version)}
 
 
 def _champion(client, name: str):
@@ -58,11 +92,11 @@ def _candidate_config(client, cand, cfg):
     run = client.get_run(cand.run_id)
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            local = client.download_artifacts(cand.run_id, "config.json", tmp)
+            local = client.download_artifacts(cand.run_id, CONFIG_ARTIFACT, tmp)
             trained = Config.from_dict(json.loads(Path(local).read_text()))
         except Exception:
             trained = cfg
-    source = run.data.tags.get("data.source")
+    source = run.data.tags.get(DATA_SOURCE)
     if source and Path(source).exists():
         trained = trained.replace(data=source)
     return trained, run
@@ -78,7 +112,7 @@ def _score_champion(client, store: str, name: str, champ, cand, cfg) -> float:
         splits = load_splits(cand_cfg)
     except Exception as e:
         raise _Incomparable(f"the candidate's test split cannot be loaded ({e})") from e
-    fingerprint = run.data.tags.get("data_fingerprint")
+    fingerprint = run.data.tags.get(DATA_FINGERPRINT)
     if fingerprint and splits.fingerprint != fingerprint:
         raise _Incomparable(f"the candidate's data changed since it was tested (fingerprint "
                             f"{splits.fingerprint}, the run used {fingerprint})")
@@ -97,7 +131,7 @@ def _score_champion(client, store: str, name: str, champ, cand, cfg) -> float:
 
 def _champion_on_test_set(client, store, name, champ, cand, cfg) -> dict:
     """{version, accuracy on the candidate's test set, rescored, note}."""
-    champ_set, cand_set = (champ.tags or {}).get(TEST_SET_TAG), (cand.tags or {}).get(TEST_SET_TAG)
+    champ_set, cand_set = (champ.tags or {}).get(VERSION_TEST_SET), (cand.tags or {}).get(VERSION_TEST_SET)
     if champ_set and champ_set == cand_set:
         return {"version": int(champ.version), "accuracy": _version_accuracy(client, champ),
                 "rescored": False, "note": ""}
@@ -111,7 +145,9 @@ def _champion_on_test_set(client, store, name, champ, cand, cfg) -> dict:
 def _gate(client, store: str, cfg, cand, cand_acc, champ, baseline: dict | None):
     """(promoted, reason, side-by-side comparison) for the candidate against `champ`."""
     from sentiment import gate
-    cand_v, cand_set = int(cand.version), (cand.tags or {}).get(TEST_SET_TAG)
+    cand_v, cand_set = int(cand.version), (cand.tags or {}).get(VERSION_TEST_SET)
+    if baseline is None:  # every door looks the baseline up the same way
+        baseline = baseline_on_test_set(client, cfg.baseline_model_name, cand_set)
     base = None
     if baseline is not None:
         base = {"accuracy": baseline.get("accuracy"), "run_id": baseline.get("run_id"),
@@ -171,16 +207,17 @@ def _fmt_opt(x) -> str:
 
 def promote(cfg, version: int | None = None, baseline: dict | None = None) -> dict:
     """Move alias `champion` to `version` (default: the newest) if it passes the gate of
-    ``gate.decide`` on one test set: `min_accuracy`, a lift over `baseline` (a dict
-    {accuracy, test_set, run_id, version} of the bag-of-words run on the same data, or None),
-    and a gain over the champion (re-scored on the candidate's test set when it was tested on
-    another). One promoter at a time per model; the decision is recorded on the version."""
+    ``gate.decide`` on one test set: `min_accuracy`, a lift over the bag-of-words baseline
+    tested on the candidate's test set (the newest version of ``cfg.baseline_model_name``
+    tagged with it; `baseline`, a dict {accuracy, test_set, run_id, version}, replaces that
+    look-up), and a gain over the champion (re-scored on the candidate's test set when it was
+    tested on another). One promoter at a time per model; the decision is recorded on the
+    version."""
     from mlflow.exceptions import MlflowException
     from sentiment import gate
     from sentiment.tracking.promotion_lock import promotion_lock
-    apply_env_defaults(cfg)
     uri = tracking_uri(cfg)
-    _, client = connect(uri)
+    _, client = connect(uri, cfg)
     name = cfg.model_name
     versions = client.search_model_versions(f"name = '{name}'")
     if not versions:

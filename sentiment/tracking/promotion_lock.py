@@ -26,7 +26,7 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
-from sentiment.tracking.store import _file_store_folder, sqlite_path
+from sentiment.tracking.store import file_store_folder, sqlite_path
 
 LEASE_TAG = "promotion.lease"
 LEASE_S = 300.0          # longer than any promotion (re-scoring a champion included)
@@ -41,7 +41,7 @@ class PromotionBusy(RuntimeError):
 def lock_file(store_uri: str, model_name: str) -> Path | None:
     """The lock file of `model_name` beside a local store; None for a remote one."""
     db = sqlite_path(store_uri)
-    folder = db.parent if db is not None else _file_store_folder(store_uri)
+    folder = db.parent if db is not None else file_store_folder(store_uri)
     if folder is None:
         return None
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", model_name).strip("-") or "model"

@@ -12,25 +12,21 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
 from sentiment.encoding import preprocessing
-from sentiment.tracking.store import apply_env_defaults, connect, tracking_uri
-from sentiment.config import DECISION_THRESHOLD
-from sentiment.tracking.names import CHAMPION
-from sentiment.tracking.provenance import RUNTIME_PACKAGES, package_version
-from sentiment.tracking.training_run import run_dir_of
+from sentiment.tracking.logged_model import (ensure_registered_model, link_version, log_pyfunc,
+                                             pip_requirements)
+from sentiment.tracking.names import (DATA_FINGERPRINT, ENCODER_ARTIFACT, HEAD_ARTIFACT,
+                                      MODEL_NAME_IN_RUN, RUN_TEST_SET, VERSION_ACCURACY,
+                                      VERSION_RUN_ID, VERSION_TEST_SET, format_accuracy)
+from sentiment.tracking.run_ref import run_dir_of
+from sentiment.tracking.store import connect, tracking_uri
+from sentiment.training.outputs import METRICS
 
 log = logging.getLogger(__name__)
 
-MODEL_NAME_IN_RUN = "model"         # the logged model's name inside its run
-TEST_SET_RUN_TAG = "data.test_set"  # a run's test split fingerprint (texts and labels)
-TEST_SET_TAG = "test_set"           # the same on the version: what its test accuracy is about
-# Re-decisions when another promoter moves the alias while this one decides; each one reads the
-# new champion, so a few suffice unless promoters keep racing outside the lock.
-PYFUNC_FILE = Path(__file__).with_name("pyfunc_model.py")
 # The encoder files a pyfunc model needs; READMEs carry the encoder's license and attribution.
 ENCODER_FILES = ("config.json", "model.safetensors", "model.safetensors.index.json",
                  "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
@@ -39,12 +35,6 @@ ENCODER_FILES = ("config.json", "model.safetensors", "model.safetensors.index.js
 # Run metrics that describe the logged model, and the split (dataset context) each was
 # measured on: the model's page lists them and, through them, the datasets used.
 MODEL_METRICS = {"test_": "test", "best_val_loss": "validation"}
-
-
-def pip_requirements() -> list[str]:
-    # Listing them avoids MLflow's requirement inference, which imports the model and may
-    # reach the network. torch's "+cpu"/"+cu124" names a wheel index, not a version.
-    return [f"{p}=={v.split('+', 1)[0]}" for p in RUNTIME_PACKAGES if (v := package_version(p))]
 
 
 def export_encoder(name: str, revision: str | None, dest: Path) -> Path:
@@ -69,35 +59,7 @@ def export_encoder(name: str, revision: str | None, dest: Path) -> Path:
     return dest
 
 
-def export_code(dest: Path) -> Path:
-    """A clean copy of the `sentiment` package for code_paths (no caches, no bytecode)."""
-    pkg = Path(__file__).resolve().parents[1]  # the `sentiment` package
-    target = dest / pkg.name
-    shutil.copytree(pkg, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    return target
-
-
-def model_signature():
-    """text -> probability, label, with a `threshold` parameter; and the input example.
-
-    The `text` column is declared as optional and of any type on purpose: the model itself
-    checks it (pyfunc_model.InputRejected: a missing column, a text that is not a string or is
-    empty, each refused in one line). A `string` column would make the scoring server cast
-    numbers to strings ({"inputs": [1, 2]} scored as "1", "2"), and a required one would be
-    refused by MLflow's schema check with a message quoting the whole request."""
-    import pandas as pd
-    from mlflow.models import ModelSignature, infer_signature
-    from mlflow.types.schema import AnyType, ColSpec, Schema
-    from sentiment.model.predict import EXAMPLES
-    example = pd.DataFrame({"text": EXAMPLES})
-    output = pd.DataFrame({"probability": [0.1, 0.9], "label": ["neg", "pos"]})
-    inferred = infer_signature(example, output, params={"threshold": DECISION_THRESHOLD})
-    inputs = Schema([ColSpec(AnyType(), "text", required=False)])
-    return ModelSignature(inputs=inputs, outputs=inferred.outputs, params=inferred.params), example
-
-
 def run_accuracy(client, run_id: str, run_dir: Path | None = None) -> float | None:
-    from sentiment.training.loop import METRICS
     if run_dir is not None and (run_dir / METRICS).exists():
         return float(json.loads((run_dir / METRICS).read_text())["test"]["accuracy"])
     try:
@@ -147,33 +109,9 @@ def _source_tags(run) -> dict:
             if k in ("mlflow.source.name", "mlflow.source.type", "mlflow.source.git.commit")}
 
 
-def _model_description(name: str) -> str:
-    return ("IMDB review sentiment: a BERT-family encoder (frozen or fine-tuned) with a BiGRU "
-            "head. Input: a `text` column; output: `probability` (P(positive)) and `label`. "
-            f"Load the approved model with mlflow.pyfunc.load_model('models:/{name}@{CHAMPION}').")
-
-
-def ensure_registered_model(client, name: str, description: str | None = None,
-                            tags: dict | None = None) -> None:
-    """Create the registered model with its description when it is missing, quietly
-    (mlflow.register_model would announce that it "already exists" on every call)."""
-    from mlflow.exceptions import MlflowException
-    try:
-        client.get_registered_model(name)
-        return
-    except MlflowException:
-        pass
-    try:
-        client.create_registered_model(name, tags=tags,
-                                       description=description or _model_description(name))
-    except MlflowException:
-        pass  # created concurrently
-
-
 def _run_accuracy_checked(run, run_dir: Path) -> float:
     """The run's test accuracy metric, which the version's tag will carry; refused when the
     run has none or when `run_dir` holds another run's results."""
-    from sentiment.training.loop import METRICS
     acc = run.data.metrics.get("test_accuracy")
     if acc is None:
         raise ValueError(f"run {run.info.run_id} has no test_accuracy metric: only a run that "
@@ -190,12 +128,12 @@ def _run_accuracy_checked(run, run_dir: Path) -> float:
 
 def version_tags(run, spec, acc: float) -> dict:
     """The version's tags, all taken from its run (the accuracy is the run's metric)."""
-    tags = {"test_accuracy": repr(float(acc)), "run_id": run.info.run_id,
-            "data_fingerprint": run.data.tags.get("data_fingerprint", ""),
+    tags = {VERSION_ACCURACY: format_accuracy(acc), VERSION_RUN_ID: run.info.run_id,
+            DATA_FINGERPRINT: run.data.tags.get(DATA_FINGERPRINT, ""),
             "encoder": spec.encoder, "max_length": str(spec.max_length),
             "truncation": spec.truncation}
-    if run.data.tags.get(TEST_SET_RUN_TAG):
-        tags[TEST_SET_TAG] = run.data.tags[TEST_SET_RUN_TAG]
+    if run.data.tags.get(RUN_TEST_SET):
+        tags[VERSION_TEST_SET] = run.data.tags[RUN_TEST_SET]
     return tags
 
 
@@ -219,25 +157,15 @@ def _logged_model_of_run(client, run):
 
 
 def _log_model(mlflow, client, run, head_dir: Path, spec, fingerprint: str):
-    signature, example = model_signature()
     with tempfile.TemporaryDirectory() as tmp:
-        enc_dir = export_encoder(spec.encoder, spec.encoder_revision, Path(tmp) / "encoder")
-        code_dir = export_code(Path(tmp) / "code")
-        # log_model loads the model once to check the input example; that puts the temporary
-        # code folder on sys.path, which must not outlive this call.
-        saved_path = list(sys.path)
-        try:
-            with mlflow.start_run(run_id=run.info.run_id, log_system_metrics=False):
-                info = mlflow.pyfunc.log_model(
-                    name=MODEL_NAME_IN_RUN, python_model=str(PYFUNC_FILE),
-                    artifacts={"head": str(head_dir), "encoder": str(enc_dir)},
-                    code_paths=[str(code_dir)], signature=signature, input_example=example,
-                    pip_requirements=pip_requirements(), step=_unused_step(client, run),
-                    tags=_source_tags(run),
-                    metadata={"encoder": spec.encoder, "max_length": spec.max_length,
-                              "truncation": spec.truncation, "data_fingerprint": fingerprint})
-        finally:
-            sys.path[:] = saved_path
+        enc_dir = export_encoder(spec.encoder, spec.encoder_revision, Path(tmp) / ENCODER_ARTIFACT)
+        info = log_pyfunc(mlflow, run.info.run_id,
+                          {HEAD_ARTIFACT: str(head_dir), ENCODER_ARTIFACT: str(enc_dir)},
+                          pip_requirements(), step=_unused_step(client, run),
+                          tags=_source_tags(run),
+                          metadata={"encoder": spec.encoder, "max_length": spec.max_length,
+                                    "truncation": spec.truncation,
+                                    DATA_FINGERPRINT: fingerprint})
     _link_model_metrics(client, run, info.model_id)
     return info.model_id, info.model_uri
 
@@ -251,7 +179,6 @@ def _finish_version(client, name: str, mv, tags: dict, description: str,
                     model_id: str | None) -> None:
     """Tags, description and the logged model's link to the version: what creating the
     version leaves to do. Idempotent, so a retry after a failure here completes the version."""
-    from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
     have = mv.tags or {}
     for key, value in tags.items():
         if have.get(key) != value:
@@ -259,14 +186,12 @@ def _finish_version(client, name: str, mv, tags: dict, description: str,
     if mv.description != description:
         client.update_model_version(name, str(mv.version), description=description)
     if model_id:
-        # What mlflow.register_model records too: the logged model's page lists its versions.
-        client.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(
-            [{"name": name, "version": str(mv.version)}])})
+        link_version(client, model_id, name, mv.version)
 
 
 def _check_tags(client, name: str, version: str, acc: float) -> None:
     """The stored tag is the run's metric, read back from the registry."""
-    stored = (client.get_model_version(name, version).tags or {}).get("test_accuracy", "")
+    stored = (client.get_model_version(name, version).tags or {}).get(VERSION_ACCURACY, "")
     try:
         ok = abs(float(stored) - acc) <= 1e-12
     except ValueError:
@@ -283,9 +208,8 @@ def register_model(run_id: str, run_dir: str, cfg) -> dict:
     Idempotent: when the run already has a version (an earlier attempt failed after creating
     it), that version is completed and returned; no second one is created."""
     from sentiment.model.model_folder import HEAD_CONFIG, MODEL_DIR
-    apply_env_defaults(cfg)
     uri = tracking_uri(cfg)
-    mlflow, client = connect(uri)
+    mlflow, client = connect(uri, cfg)
     name = cfg.model_name
     run_dir = run_dir_of(run_id, run_dir)  # the run's own folder, or a clear error
     head_dir = run_dir / MODEL_DIR
@@ -294,7 +218,7 @@ def register_model(run_id: str, run_dir: str, cfg) -> dict:
     spec = preprocessing.load(head_dir)
     run = client.get_run(run_id)
     acc = _run_accuracy_checked(run, Path(run_dir))
-    fingerprint = run.data.tags.get("data_fingerprint", "")
+    fingerprint = run.data.tags.get(DATA_FINGERPRINT, "")
     tags = version_tags(run, spec, acc)
     description = _describe(spec, acc, fingerprint, run_id)
     ensure_registered_model(client, name)
@@ -314,4 +238,4 @@ def register_model(run_id: str, run_dir: str, cfg) -> dict:
     _check_tags(client, name, str(mv.version), acc)
     return {"name": name, "version": int(mv.version), "model_uri": f"models:/{name}/{mv.version}",
             "test_accuracy": acc, "run_id": run_id, "logged_model_uri": logged_uri,
-            "test_set": tags.get(TEST_SET_TAG)}
+            "test_set": tags.get(VERSION_TEST_SET)}

@@ -12,13 +12,11 @@ from __future__ import annotations
 import time
 from typing import Optional
 
-from sentiment.tracking.store import connect, ensure_experiment, tracking_uri
 from sentiment.scoring.config import ScoringConfig
+from sentiment.tracking.run_tags import run_tags
+from sentiment.tracking.store import connect, ensure_experiment, tracking_uri
 
 DISTRIBUTION_ARTIFACT = "score_distribution.json"
-DESCRIPTION = "mlflow.note.content"
-SOURCE_NAME, SOURCE_TYPE = "mlflow.source.name", "mlflow.source.type"
-FLOW_RUN_URL = "prefect.flow_run_url"
 
 
 def describe(summary: dict) -> str:
@@ -36,15 +34,12 @@ def log_scoring_run(cfg: ScoringConfig, summary: dict, dist: dict,
     store = tracking_uri(cfg)
     _, client = connect(store)
     exp_id = ensure_experiment(client, cfg.experiment, store)
-    extra = {k: str(v) for k, v in (tags or {}).items() if v is not None}
-    run_tags = {DESCRIPTION: describe(summary), "job": "batch-scoring",
-                "model_uri": summary["model_uri"], **extra}
+    own = {"job": "batch-scoring", "model_uri": summary["model_uri"]}
     if summary.get("model_version") is not None:
-        run_tags.update(model_name=summary["model_name"],
-                        model_version=str(summary["model_version"]))
-    if extra.get(FLOW_RUN_URL):
-        run_tags.update({SOURCE_NAME: extra[FLOW_RUN_URL], SOURCE_TYPE: "JOB"})
-    run = client.create_run(exp_id, tags=run_tags)
+        own.update(model_name=summary["model_name"], model_version=str(summary["model_version"]))
+    # A scoring run records its model version, not this checkout: no git or package tags.
+    all_tags = run_tags(describe(summary), own, tags, with_provenance=False)
+    run = client.create_run(exp_id, tags=all_tags)
     run_id = run.info.run_id
     try:
         params = {"input": summary["input"], "output": summary["output"],

@@ -68,22 +68,43 @@ class StoreUnavailable(RuntimeError):
     """The tracking store cannot be used: one line naming the URI and the cause."""
 
 
-# Environment defaults applied before MLflow touches a store, each only when the user has not
-# set the variable. MLflow's own defaults (120 s per request, 7 retries with backoff) turn an
-# unreachable server into minutes of silence; pickle deserialization is allowed by default in
-# MLflow 3.x, and our models never need it.
+# MLflow reads its HTTP settings from the environment at every request. Its own defaults (120 s
+# per request, 7 retries with backoff) turn an unreachable server into minutes of silence; pickle
+# deserialization is allowed by default in MLflow 3.x, and our models never need it.
 PICKLE_SETTING = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
+HTTP_TIMEOUT_SETTING = "MLFLOW_HTTP_REQUEST_TIMEOUT"
+HTTP_RETRIES_SETTING = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"
+SETTINGS = (HTTP_TIMEOUT_SETTING, HTTP_RETRIES_SETTING, PICKLE_SETTING)
+# The settings the user had set before this process first configured MLflow: those always win.
+_user_set: frozenset[str] | None = None
 
 
-def apply_env_defaults(cfg=None) -> None:
-    """Bounded HTTP timeouts and retries, and pickle deserialization off, unless set."""
+def configure(cfg=None) -> dict:
+    """The one place that sets MLflow's HTTP settings for this process: request timeout and
+    retries from `cfg` (``tracking_timeout_s``, ``tracking_max_retries``), pickle
+    deserialization off, each unless the user set the variable before the first call.
+
+    Called by ``connect`` (with the caller's Config) and at the entry points (the CLI, the
+    registry probe), so the settings follow the Config of the work at hand. Without a `cfg`,
+    settings already made stay and only missing ones get Config's defaults. Returns the
+    values in effect."""
     from sentiment.config import default
+    global _user_set
+    if _user_set is None:
+        _user_set = frozenset(k for k in SETTINGS if k in os.environ)
     timeout = getattr(cfg, "tracking_timeout_s", None) or default("tracking_timeout_s")
     retries = getattr(cfg, "tracking_max_retries", None)
     retries = default("tracking_max_retries") if retries is None else retries
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(timeout)))
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(int(retries)))
-    os.environ.setdefault(PICKLE_SETTING, "false")
+    wanted = {HTTP_TIMEOUT_SETTING: str(int(timeout)), HTTP_RETRIES_SETTING: str(int(retries)),
+              PICKLE_SETTING: "false"}
+    for key, value in wanted.items():
+        if key in _user_set:
+            continue
+        if cfg is not None and key != PICKLE_SETTING:
+            os.environ[key] = value
+        else:
+            os.environ.setdefault(key, value)
+    return {k: os.environ[k] for k in SETTINGS}
 
 
 def pickle_allowed() -> bool:
@@ -107,13 +128,13 @@ def probe(uri: str, timeout_s: float | None = None) -> None:
         _probe_http(uri, timeout_s)
         return
     db = sqlite_path(uri)
-    folder = db.parent if db is not None else _file_store_folder(uri)
+    folder = db.parent if db is not None else file_store_folder(uri)
     if folder is None:
         return  # another kind of store (databricks, postgres...): its client says what is wrong
     _probe_folder(uri, folder)
 
 
-def _file_store_folder(uri: str) -> Path | None:
+def file_store_folder(uri: str) -> Path | None:
     if uri.startswith("file:"):
         from urllib.parse import unquote, urlparse
         return Path(unquote(urlparse(uri).path))
@@ -191,9 +212,10 @@ def _cause(err, timeout_s: float) -> str:
     return str(getattr(err, "strerror", None) or err)
 
 
-def connect(uri: str):
-    """(mlflow module, MlflowClient) bound to one store, tracking and registry alike."""
-    apply_env_defaults()
+def connect(uri: str, cfg=None):
+    """(mlflow module, MlflowClient) bound to one store, tracking and registry alike; MLflow's
+    HTTP settings from `cfg` (see ``configure``)."""
+    configure(cfg)
     mlflow = import_mlflow()
     db = sqlite_path(uri)
     if db is not None:

@@ -14,20 +14,17 @@ import time
 import warnings
 from pathlib import Path
 
-from sentiment.tracking import provenance
-from sentiment.training import run_folder
-from sentiment.tracking.store import connect, ensure_experiment, tracking_uri
 from sentiment.common.files import atomic_write_text
+from sentiment.tracking import provenance
+from sentiment.tracking.names import (CONFIG_ARTIFACT, DATA_FINGERPRINT, DATA_SOURCE, RUN_TEST_SET,
+                                      TEST_METRICS)
+from sentiment.tracking.run_ref import RUN_REF, run_dir_of
+from sentiment.tracking.run_tags import run_tags
+from sentiment.tracking.store import connect, ensure_experiment, tracking_uri
+from sentiment.training import run_folder
 
 log = logging.getLogger(__name__)
 
-RUN_REF = "mlflow_run.json"         # in run_dir: the MLflow run that owns the folder
-TEST_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
-# MLflow's run context tags; a run started by an orchestrator points its Source at the
-# orchestrator's run page instead of the Python file that happened to call start_run.
-SOURCE_NAME, SOURCE_TYPE = "mlflow.source.name", "mlflow.source.type"
-DESCRIPTION = "mlflow.note.content"
-FLOW_RUN_URL = "prefect.flow_run_url"
 
 
 def system_metrics_enabled() -> bool:
@@ -47,20 +44,13 @@ def describe(cfg, dinfo: dict) -> str:
             f"validation / {n.get('test', 0)} test reviews from {dinfo['source']}")
 
 
-def run_tags(cfg, dinfo: dict, einfo: dict, git: dict, extra: dict | None) -> dict:
-    """Every tag a run gets: provenance, description, then the caller's tags (they win)."""
-    tags = {DESCRIPTION: describe(cfg, dinfo), "data_fingerprint": dinfo["fingerprint"],
-            "data.source": dinfo["source"], "encoder.name": einfo["name"],
-            "encoder.revision": einfo["revision"], "encoder.location": einfo["location"],
-            "preset": cfg.preset, "run_dir": str(Path(cfg.run_dir).resolve()),
-            **{f"pkg.{k}": v for k, v in provenance.package_versions().items()}}
-    if git:
-        tags.update({"mlflow.source.git.commit": git["commit"],
-                     **{f"git.{k}": v for k, v in git.items()}})
-    extra = {k: str(v) for k, v in (extra or {}).items() if v is not None}
-    if extra.get(FLOW_RUN_URL):
-        tags.update({SOURCE_NAME: extra[FLOW_RUN_URL], SOURCE_TYPE: "JOB"})
-    return {**tags, **extra}
+def training_tags(cfg, dinfo: dict, einfo: dict, extra: dict | None) -> dict:
+    """Every tag a training run gets: the shared ones (``run_tags``), then data and encoder."""
+    own = {DATA_FINGERPRINT: dinfo["fingerprint"], DATA_SOURCE: dinfo["source"],
+           "encoder.name": einfo["name"], "encoder.revision": einfo["revision"],
+           "encoder.location": einfo["location"], "preset": cfg.preset,
+           "run_dir": str(Path(cfg.run_dir).resolve())}
+    return run_tags(describe(cfg, dinfo), own, extra)
 
 
 def _params(cfg) -> dict:
@@ -81,30 +71,6 @@ def _log_datasets(mlflow, splits, source: str) -> None:
                 mlflow.log_input(ds, context=context)
     except Exception as e:  # a dataset source MLflow cannot describe is no reason to stop
         log.warning("could not log the splits as MLflow datasets: %s", e)
-
-
-class RunDirMismatch(ValueError):
-    """A run folder does not belong to the MLflow run it was given with."""
-
-
-def run_dir_of(run_id: str, run_dir: str | Path) -> Path:
-    """`run_dir`, checked to be the folder MLflow run `run_id` trained in (its mlflow_run.json
-    names that run): what registration and evaluation read must be that run's own files,
-    never those of another run that wrote the same folder later. One-line error otherwise."""
-    run_dir = Path(run_dir)
-    ref = run_dir / RUN_REF
-    try:
-        saved = json.loads(ref.read_text()).get("run_id")
-    except FileNotFoundError:
-        raise RunDirMismatch(f"{run_dir} is not the folder of MLflow run {run_id}: it has no "
-                             f"{RUN_REF}") from None
-    except (OSError, ValueError, AttributeError) as e:
-        raise RunDirMismatch(f"{ref} is unreadable ({' '.join(str(e).split())})") from None
-    if saved != run_id:
-        raise RunDirMismatch(f"{run_dir} now holds MLflow run {saved}, not run {run_id}: another "
-                             "run trained in the same folder; register from that run's own "
-                             "folder (its run_dir tag)")
-    return run_dir
 
 
 def _resumable_run(cfg, client, uri: str) -> str | None:
@@ -187,15 +153,15 @@ def train_tracked(cfg, validation_report_dir: str | None = None,
 
 def _train_tracked(cfg, validation_report_dir, tags) -> dict:
     from sentiment.data import imdb
-    from sentiment.training.loop import METRICS, TrainHooks, train
+    from sentiment.training.loop import TrainHooks, train
+    from sentiment.training.outputs import METRICS
     uri = tracking_uri(cfg)
-    mlflow, client = connect(uri)
+    mlflow, client = connect(uri, cfg)
     exp_id = ensure_experiment(client, cfg.experiment, uri)
     # Load the splits here so the run knows its data before training starts; train() reuses them.
     splits = imdb.load_splits(cfg)
     dinfo = provenance.data_info(cfg, splits)
     einfo = provenance.encoder_info(cfg.encoder, cfg.encoder_revision)
-    git = provenance.git_info()
     resume_id = _resumable_run(cfg, client, uri)
     run_name = f"{cfg.preset}-{cfg.encoder.rsplit('/', 1)[-1]}-{time.strftime('%Y%m%d-%H%M%S')}"
     hooks = _Hooks(mlflow, _last_steps(client, resume_id) if resume_id else None)
@@ -214,12 +180,13 @@ def _train_tracked(cfg, validation_report_dir, tags) -> dict:
                                **{f"data.{k}_rows": v for k, v in dinfo["split_sizes"].items()},
                                **{f"data.sha256.{k}": v["sha256"][:16]
                                   for k, v in list(dinfo.get("files", {}).items())[:20]}})
-        mlflow.set_tags(run_tags(cfg, dinfo, einfo, git, tags))
-        mlflow.set_tag("data.test_set", splits.test_fingerprint)  # the gate compares runs by it
+        mlflow.set_tags(training_tags(cfg, dinfo, einfo, tags))
+        mlflow.set_tag(RUN_TEST_SET, splits.test_fingerprint)  # the gate compares runs by it
         mlflow.log_dict(dinfo, "data/fingerprint.json")
-        mlflow.log_dict({"packages": provenance.package_versions(), "encoder": einfo, "git": git,
-                         "platform": platform.platform()}, "environment.json")
-        mlflow.log_dict(cfg.to_dict(), "config.json")
+        mlflow.log_dict({"packages": provenance.package_versions(), "encoder": einfo,
+                         "git": provenance.git_info(), "platform": platform.platform()},
+                        "environment.json")
+        mlflow.log_dict(cfg.to_dict(), CONFIG_ARTIFACT)
         _log_datasets(mlflow, splits, dinfo["source"])
 
         summary = train(cfg, splits=splits,
@@ -283,9 +250,9 @@ def log_evaluation(run_id: str, run_dir: str, cfg) -> dict:
     from mlflow.entities import Metric
     from sentiment.evaluation import report as reporting
     from sentiment.evaluation.metrics import classification_metrics
-    from sentiment.training.loop import METRICS, TEST_PREDICTIONS
+    from sentiment.training.outputs import METRICS, TEST_PREDICTIONS
     uri = tracking_uri(cfg)
-    mlflow, client = connect(uri)
+    mlflow, client = connect(uri, cfg)
     run_dir = run_dir_of(run_id, run_dir)
     preds = pd.read_parquet(run_dir / TEST_PREDICTIONS)
     metrics = classification_metrics(preds["label"].to_numpy(), preds["prob"].to_numpy())

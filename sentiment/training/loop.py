@@ -32,12 +32,11 @@ from sentiment.training.features import build_features, head_autocast
 from sentiment.model.bert_gru import BERTGRUSentiment, GRUHead, count_parameters
 from sentiment.model.model_folder import MODEL_DIR
 from sentiment.training.optimization import Optimizers
+from sentiment.training.outputs import METRICS, TEST_PREDICTIONS
 from sentiment.common.progress import progress as show_progress
 from sentiment.common.files import atomic_path, atomic_write_text
 from sentiment.common.compute import resolve_encoder_precision, seed_everything, select_device, set_threads
 
-METRICS = "metrics.json"                      # in run_dir: the run's summary
-TEST_PREDICTIONS = "test_predictions.parquet"  # in run_dir: text, label, prob per test review
 
 
 @dataclass
@@ -269,11 +268,11 @@ def _train(cfg, splits, hooks: TrainHooks) -> dict:
     t_all = time.perf_counter()
     prep = prepare(cfg, splits)
     timings = dict(prep.timings)
-    params = count_parameters(build_model(cfg, prep.encoder))
     t = time.perf_counter()
     res = fit(cfg, prep, hooks)
     timings["train_s"] = time.perf_counter() - t
     model = res["model"]
+    params = count_parameters(model)
     model_folder.load_trained(run_dir / BEST, model)
     t = time.perf_counter()
     test_f = prep.features["test"]

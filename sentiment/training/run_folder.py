@@ -25,7 +25,7 @@ from typing import Iterator, Optional
 from sentiment.model import model_folder
 from sentiment.training.checkpoints import ResumeError, interrupted_run, resume_point
 from sentiment.config import PRESETS, default
-from sentiment.common.files import remove_stale_temps, temp_prefix
+from sentiment.common.files import remove_stale_temps, temp_prefix, unwritable_folder
 
 try:
     import fcntl
@@ -107,16 +107,17 @@ def point_latest(run_dir: str | Path) -> None:
 
 
 def check_writable(folder: str | Path, what: str) -> None:
-    """Create `folder` if needed and write a probe file in it; a one-line RunDirError if not."""
+    """Create `folder` if needed and check files can be written in it; a one-line RunDirError
+    if not."""
     folder = Path(folder)
-    probe = folder / f"{temp_prefix('write-probe')}tmp"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"probe")
-        probe.unlink()
+        problem = unwritable_folder(folder)
     except OSError as e:
-        raise RunDirError(f"{what} {folder} is not writable ({e.strerror or e}); "
-                          f"choose another --{what.replace(' ', '-')}") from None
+        problem = f"{folder} cannot be created ({e.strerror or e})"
+    if problem:
+        raise RunDirError(f"{what} {folder} is not writable ({problem}); "
+                          f"choose another --{what.replace(' ', '-')}")
 
 
 def _existing_parent(path: Path) -> Path:
