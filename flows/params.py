@@ -6,16 +6,14 @@ import dataclasses
 import inspect
 from typing import Any, Callable, Optional
 
-from sentiment.config import Config
+from sentiment.config import Config, preset_help
 
 # Parameters of a flow that are not Config fields.
 NOT_CONFIG = ("preset", "overrides", "promote", "version")
 
 # The flows' `preset` default is the library's, so the two cannot drift apart.
 DEFAULT_PRESET: str = Config.preset
-PRESET_HELP = ("Named preset the other parameters override: smoke (seconds, for checks), quick "
-               "(minutes on 2 CPU cores), full (the full split) or homework (the original "
-               "model, the full split at 512 tokens).")
+PRESET_HELP = preset_help("parameters")
 OVERRIDES_HELP = 'Any other Config field by name, as a JSON object, e.g. {"lr": 0.0003}.'
 
 

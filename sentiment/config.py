@@ -269,6 +269,21 @@ def resume_keys() -> tuple[str, ...]:
     return tuple(f.name for f in fields(Config) if f.metadata.get("resume"))
 
 
+# What each preset is for, in one phrase: the CLI's and the flows' help texts say it from here.
+PRESET_SUMMARY: dict[str, str] = {
+    "smoke": "seconds, for checks",
+    "quick": "minutes on 2 CPU cores; what `make run` trains",
+    "full": "the full 17,500 / 7,500 / 25,000 split",
+    "homework": "the original model: frozen encoder, the full split at 512 tokens",
+}
+
+
+def preset_help(what: str) -> str:
+    """'Named preset the other <what> override: smoke (...), quick (...), ...'."""
+    return (f"Named preset the other {what} override: "
+            + ", ".join(f"{name} ({text})" for name, text in PRESET_SUMMARY.items()) + ".")
+
+
 # Presets hold only what differs from the field defaults (the homework spec).
 PRESETS: dict[str, dict[str, Any]] = {
     "homework": {},

@@ -10,13 +10,11 @@ import dataclasses
 import typing
 from typing import Any, Iterable, Optional
 
-from sentiment.config import PRESETS, Config
+from sentiment.config import PRESETS, Config, preset_help
 
 # The one preset used when --preset is not given, and what it costs: say so in every --help.
 DEFAULT_PRESET: str = Config.preset
-PRESET_HELP = ("Named preset the other options override: smoke (seconds, for checks), "
-               "quick (minutes on 2 CPU cores) or homework (the full data at 512 tokens, "
-               "~46 min on 2 CPU cores). Default: %s." % DEFAULT_PRESET)
+PRESET_HELP = (preset_help("options") + " Default: %s (~46 min on 2 CPU cores)." % DEFAULT_PRESET)
 
 
 def _base_type(hint: Any) -> type:

@@ -120,7 +120,7 @@ def test_model_is_plain_files_and_code(runs):
     files = {p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file()}
     assert not [f for f in files if f.endswith((".pkl", ".pickle", ".joblib", ".bin", ".pt"))]
     assert {"artifacts/baseline/vocabulary.json", "artifacts/baseline/weights.safetensors",
-            "artifacts/baseline/baseline_config.json", "code/sentiment/baseline.py"} <= files
+            "artifacts/baseline/baseline_config.json", "code/sentiment/baseline/tfidf.py"} <= files
     pyfunc = Model.load(str(local)).flavors["python_function"]
     assert pyfunc["loader_module"] == "mlflow.pyfunc.loaders.code_model"
     reqs = (local / "requirements.txt").read_text()

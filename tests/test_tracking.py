@@ -368,7 +368,7 @@ def test_model_is_code_and_safetensors_only(store):
     assert not [f for f in files if f.endswith((".pkl", ".pickle", ".bin", ".pt", ".pth"))]
     assert "artifacts/model/head.safetensors" in files
     assert "artifacts/encoder/model.safetensors" in files and "artifacts/encoder/config.json" in files
-    assert "code/sentiment/predict.py" in files
+    assert "code/sentiment/model/predict.py" in files
     mm = Model.load(str(local))
     pyfunc = mm.flavors["python_function"]
     assert pyfunc["loader_module"] == "mlflow.pyfunc.loaders.code_model"

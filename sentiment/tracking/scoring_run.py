@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from typing import Optional
 
-from sentiment.scoring.config import ScoringConfig
 from sentiment.tracking.run_tags import run_tags
 from sentiment.tracking.store import connect, ensure_experiment, tracking_uri
 
@@ -27,9 +26,10 @@ def describe(summary: dict) -> str:
             f"{summary['input']} with {model} into {summary['output']}")
 
 
-def log_scoring_run(cfg: ScoringConfig, summary: dict, dist: dict,
+def log_scoring_run(cfg, summary: dict, dist: dict,
                     tags: Optional[dict[str, str]] = None) -> dict:
-    """Log a finished scoring job as one MLflow run; {run_id, experiment_id, tracking_uri}."""
+    """Log a finished scoring job (`cfg`: its ScoringConfig) as one MLflow run; {run_id,
+    experiment_id, tracking_uri}."""
     from mlflow.entities import Metric, Param
     store = tracking_uri(cfg)
     _, client = connect(store)
