@@ -22,7 +22,7 @@ pytest.importorskip("great_expectations")
 
 from sentiment.config import Config  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

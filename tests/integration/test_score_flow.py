@@ -21,7 +21,8 @@ pytest.importorskip("prefect")
 pytest.importorskip("prefect_dask")
 pytest.importorskip("mlflow")
 
-from test_scoring import NAME, reviews, scoring_store  # noqa: E402,F401  (the shared store)
+from conftest import SCORING_MODEL as NAME  # noqa: E402
+from conftest import reviews  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +152,7 @@ def test_daily_deployment_and_its_parameter_form():
     parameters; and each flow parameter typed and described in the deployment's form."""
     import yaml
     from prefect.utilities.callables import parameter_schema_from_entrypoint
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     spec = yaml.safe_load((repo / "prefect.yaml").read_text())
     daily = next(d for d in spec["deployments"] if d["name"] == "daily")
     assert daily["entrypoint"] == "flows/score.py:score_reviews"
