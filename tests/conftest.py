@@ -96,6 +96,32 @@ def wait_http_ok(url: str, proc, timeout: float, log_tail, interval: float = 0.5
     pytest.fail(f"{url} did not answer 200 within {timeout}s:\n{log_tail()}")
 
 
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory):
+    """A throwaway Prefect API (SQLite in tmp) and PREFECT_HOME, no telemetry; yields the home.
+    One per module, so a module's flow runs (and results) see no other module's."""
+    from prefect.settings import (PREFECT_API_URL, PREFECT_HOME,
+                                  PREFECT_SERVER_ANALYTICS_ENABLED, temporary_settings)
+    from prefect.testing.utilities import prefect_test_harness
+    home = tmp_path_factory.mktemp("prefect-home")
+    mp = pytest.MonkeyPatch()
+    # The harness's server is a subprocess: it reads the environment, not this process's settings.
+    mp.setenv("PREFECT_HOME", str(home))
+    mp.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    mp.setenv("DO_NOT_TRACK", "1")
+    mp.delenv("PREFECT_API_URL", raising=False)
+    mp.delenv("MLFLOW_UI_URL", raising=False)  # links to a local store use the default address
+    try:
+        with temporary_settings(updates={PREFECT_HOME: str(home),
+                                         PREFECT_SERVER_ANALYTICS_ENABLED: False},
+                                restore_defaults={PREFECT_API_URL}):
+            # Generous: the harness's server starts on cores the other tests' processes share.
+            with prefect_test_harness(server_startup_timeout=300):
+                yield home
+    finally:
+        mp.undo()
+
+
 # ------------------------------------------------------------------------------------------
 # One registered smoke model for the scoring tests (integration/test_scoring.py and
 # integration/test_score_flow.py), trained once per session.

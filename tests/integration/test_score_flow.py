@@ -26,28 +26,6 @@ from conftest import reviews  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def harness(tmp_path_factory):
-    """A throwaway Prefect API (SQLite in tmp) and PREFECT_HOME, no telemetry."""
-    from prefect.settings import (PREFECT_API_URL, PREFECT_HOME,
-                                  PREFECT_SERVER_ANALYTICS_ENABLED, temporary_settings)
-    from prefect.testing.utilities import prefect_test_harness
-    home = tmp_path_factory.mktemp("prefect-home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("PREFECT_HOME", str(home))
-    mp.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    mp.setenv("DO_NOT_TRACK", "1")
-    mp.delenv("PREFECT_API_URL", raising=False)
-    try:
-        with temporary_settings(updates={PREFECT_HOME: str(home),
-                                         PREFECT_SERVER_ANALYTICS_ENABLED: False},
-                                restore_defaults={PREFECT_API_URL}):
-            with prefect_test_harness(server_startup_timeout=300):
-                yield home
-    finally:
-        mp.undo()
-
-
-@pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     """A folder of three files (parquet, CSV, JSON lines) with ids and three empty texts."""
     folder = tmp_path_factory.mktemp("incoming")
