@@ -100,19 +100,11 @@ def make_demo_store(folder: Path, data: str | None) -> str:
 
 
 def _wait_http_ok(url: str, proc, log_path: Path, what: str, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            raise SystemExit(f"{what} exited:\n{log_path.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise SystemExit(f"{what} not ready:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.5)
+    from servers.http_wait import ServerExited, wait_http_ok
+    try:
+        wait_http_ok(url, timeout, poll=proc.poll)
+    except (ServerExited, TimeoutError) as e:
+        raise SystemExit(f"{what}: {e}:\n{log_path.read_text()[-3000:]}") from None
 
 
 @contextlib.contextmanager

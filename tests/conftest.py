@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
-import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -82,18 +80,12 @@ def stop_process_group(proc, grace: float = 20.0) -> None:
 def wait_http_ok(url: str, proc, timeout: float, log_tail, interval: float = 0.5) -> None:
     """Poll ``url`` until it answers 200; fail the test with the server's log (``log_tail()``)
     if ``proc`` exits first or ``timeout`` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited ({proc.returncode}) before {url} answered:\n{log_tail()}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as r:
-                if r.status == 200:
-                    return
-        except OSError:  # refused, reset or timed out while the server starts
-            pass
-        time.sleep(interval)
-    pytest.fail(f"{url} did not answer 200 within {timeout}s:\n{log_tail()}")
+    from servers.http_wait import ServerExited
+    from servers.http_wait import wait_http_ok as wait
+    try:
+        wait(url, timeout, poll=proc.poll, interval=interval)
+    except (ServerExited, TimeoutError) as e:
+        pytest.fail(f"{e}:\n{log_tail()}")
 
 
 @pytest.fixture(scope="module")
