@@ -17,8 +17,13 @@ TORCH_SPEC ?= torch==2.13.0
 MLFLOW_UI_PORT ?= 5000
 export MLFLOW_UI_URL ?= http://127.0.0.1:$(MLFLOW_UI_PORT)
 
-.PHONY: setup run predict score test test-fast bench bench-quick mlflow-ui mlflow-screenshots \
-        servers servers-stop servers-status clean clean-store clean-venv
+.PHONY: help setup lint run predict score test test-fast test-unit bench bench-quick mlflow-ui \
+        mlflow-screenshots servers servers-stop servers-status clean clean-store clean-venv
+# A bare `make` explains rather than installs, whichever rule comes first in this file.
+.DEFAULT_GOAL := help
+
+help:  ## this list: every target with a description
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +32,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[pipeline,servers,test]"
 	touch $@
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed  ## the virtual environment in VENV (.venv), rebuilt when pyproject.toml changes
+
+lint: setup  ## ruff check over the repo (rules: pyproject.toml [tool.ruff])
+	$(VENV)/bin/ruff check .
 
 run: setup  ## the whole pipeline on PRESET (quick) with DATA; registers and gates a model version
 	$(VENV)/bin/sentiment pipeline --preset $(PRESET) --data $(DATA)
@@ -45,11 +53,14 @@ score: setup  ## P(positive) of every review in INPUT with MODEL (the champion) 
 	$(VENV)/bin/sentiment score --input "$(INPUT)" --output "$(OUTPUT)" --model "$(MODEL)" --workers $(WORKERS)
 
 # The venv's bin goes first on PATH: server tests start `mlflow`, `prefect` and `uvicorn` by name.
-test: setup
+test: setup  ## the whole test suite, the 12 slowest listed at the end
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q --timeout 900 --durations=12
 
-test-fast: setup
+test-fast: setup  ## the suite without the slow tests (real data, servers)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q -m "not slow" --timeout 600
+
+test-unit: setup  ## fast unit tests only: tests/unit, no servers, stores or slow tests
+	$(PY) -m pytest -q tests/unit -m "not slow" --timeout 600
 
 bench-quick: setup  ## reduced benchmark (minutes on 2 CPU cores) -> benchmarks/results/latest.json
 	$(PY) benchmarks/bench.py --size quick --device $(DEVICE) --data $(DATA) --out benchmarks/results/latest.json
@@ -58,7 +69,7 @@ bench: setup  ## all benchmarks (tens of minutes on CPU; DEVICE=cuda for the GPU
 	$(PY) benchmarks/bench.py --size full --device $(DEVICE) --data $(DATA) --out benchmarks/results/full.json
 	$(PY) benchmarks/head_speed.py --device $(subst auto,cpu,$(DEVICE)) --out benchmarks/results/head_speed.json
 
-mlflow-ui: setup  ## MLflow tracking server + UI on http://127.0.0.1:$(MLFLOW_UI_PORT) (store: mlflow/mlflow.db)
+mlflow-ui: setup  ## MLflow tracking server + UI on 127.0.0.1:MLFLOW_UI_PORT (5000) (store: mlflow/mlflow.db)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" MLFLOW_UI_PORT=$(MLFLOW_UI_PORT) ./mlflow/server.sh
 
 mlflow-screenshots: setup  ## Headless-Chromium screenshots of the MLflow UI into reports/mlflow-ui/

@@ -50,11 +50,11 @@ from finetune_speed import bench_finetune  # noqa: E402
 from prediction_speed import bench_predict  # noqa: E402
 from training_runs import bench_cache_size, bench_train, bench_truncation  # noqa: E402
 
+from sentiment.common.compute import resolve_encoder_precision, select_device, set_threads  # noqa: E402
+from sentiment.config import Config, default  # noqa: E402
 from sentiment.data import imdb as data_mod  # noqa: E402
 from sentiment.encoding import encoders  # noqa: E402
-from sentiment.config import Config, default  # noqa: E402
 from sentiment.encoding.tokenization import encode_texts  # noqa: E402
-from sentiment.common.compute import resolve_encoder_precision, select_device, set_threads  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 # A size is a library preset, at most with smaller subsets; every other value is the preset's.

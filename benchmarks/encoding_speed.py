@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from common import precisions_for, print_table, sync
 
-from sentiment.training import state_cache
 from sentiment.data.batching import length_sorted_batches, pad_ids
 from sentiment.encoding.tokenization import encode_texts
+from sentiment.training import state_cache
 
 
 def slow_tokenize(tokenizer, texts, max_length):

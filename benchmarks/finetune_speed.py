@@ -16,11 +16,11 @@ import time
 import torch
 from common import print_table, sync
 
-from sentiment.encoding import encoders
+from sentiment.common.compute import encoder_autocast
 from sentiment.data.batching import pad_ids
+from sentiment.encoding import encoders
 from sentiment.model.bert_gru import BERTGRUSentiment
 from sentiment.training.optimization import Optimizers
-from sentiment.common.compute import encoder_autocast
 
 
 def _batches(ids, batch_size: int, n_batches: int):

@@ -28,9 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import print_table, write_json  # noqa: E402
 
 from sentiment.config import Config  # noqa: E402
-from sentiment.model.bert_gru import gru_scan  # noqa: E402
-from sentiment.model.bert_gru import GRUHead  # noqa: E402
-
+from sentiment.model.bert_gru import GRUHead, gru_scan  # noqa: E402
 
 KERNELS = {"packed": lambda head, states, lengths: head(states, lengths),
            # the per-direction _VF.gru scans the library trained with before the merged scan

@@ -36,7 +36,7 @@ def bench_predict(run_dir: str, texts, labels, device, batch_size: int) -> dict:
     variants = [("per-review, fp32, unsorted (homework predict_sentiment loop)", "baseline",
                  base_probs, base_s)]
     for p in precisions_for(device):
-        probs, s = timed(lambda: models[p].predict_proba(texts))
+        probs, s = timed(lambda p=p: models[p].predict_proba(texts))
         variants.append((f"batched {batch_size}, length-sorted, {p}"
                          + (" (ours: default)" if p == default_prec else ""), p, probs, s))
     for name, key, probs, s in variants:

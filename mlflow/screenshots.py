@@ -80,10 +80,8 @@ def _imdb() -> str:
 
 def make_demo_store(folder: Path, data: str | None) -> str:
     """Two tracked tiny trainings, both registered, the first promoted."""
-    from sentiment.tracking import promotion
-    from sentiment.tracking import registry
-    from sentiment.tracking import training_run
     from sentiment.config import Config
+    from sentiment.tracking import promotion, registry, training_run
     uri = f"sqlite:///{folder}/mlflow.db"
     os.environ.setdefault("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "1")
     for i, seed in enumerate((1234, 7), start=1):
@@ -102,19 +100,11 @@ def make_demo_store(folder: Path, data: str | None) -> str:
 
 
 def _wait_http_ok(url: str, proc, log_path: Path, what: str, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            raise SystemExit(f"{what} exited:\n{log_path.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise SystemExit(f"{what} not ready:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.5)
+    from servers.http_wait import ServerExited, wait_http_ok
+    try:
+        wait_http_ok(url, timeout, poll=proc.poll)
+    except (ServerExited, TimeoutError) as e:
+        raise SystemExit(f"{what}: {e}:\n{log_path.read_text()[-3000:]}") from None
 
 
 @contextlib.contextmanager
@@ -270,7 +260,7 @@ def pages(uri: str, experiment: str, model_name: str) -> list[tuple[str, str]]:
         champ, version, model_id = None, None, None
         runs = client.search_runs([eid], order_by=["attributes.start_time DESC"], max_results=1)
         if not runs:
-            raise SystemExit(f"experiment {experiment!r} has no runs")
+            raise SystemExit(f"experiment {experiment!r} has no runs") from None
         run_id = runs[0].info.run_id
     run = f"#/experiments/{eid}/runs/{run_id}"
     out = [("01-experiment-runs", f"#/experiments/{eid}/runs"),
@@ -289,8 +279,8 @@ def pages(uri: str, experiment: str, model_name: str) -> list[tuple[str, str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sentiment.tracking import store as mlflow_store
     from sentiment.config import Config
+    from sentiment.tracking import store as mlflow_store
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--store", help="tracking URI to show (default: the repo's SQLite store)")
     p.add_argument("--demo", action="store_true", help="build a fresh demo store and show that")

@@ -53,7 +53,7 @@ class Settings:
     port_explicit: frozenset  # which ports were set explicitly (busy then means an error)
 
     @classmethod
-    def from_env(cls, state: "State") -> "Settings":
+    def from_env(cls, state: State) -> Settings:
         env = os.environ
         explicit = frozenset(k for k in ("SENTIMENT_PG_PORT", "SENTIMENT_MLFLOW_PORT",
                                          "SENTIMENT_PREFECT_PORT") if env.get(k))
@@ -84,7 +84,7 @@ class State:
     root: Path
 
     @classmethod
-    def find(cls) -> "State":
+    def find(cls) -> State:
         raw = os.environ.get("SENTIMENT_SERVERS_DIR")
         return cls(Path(raw).expanduser().resolve() if raw else REPO / ".servers")
 

@@ -126,7 +126,7 @@ def start(state: State, port_: int) -> None:
                 f"unix_socket_directories = '{sockets}'\n")
     if os.geteuid() == 0:
         # The data folder is the postgres user's: write through it.
-        subprocess.run(_as_owner(["sh", "-c", f'cat > "$1"', "sh", str(conf)]),
+        subprocess.run(_as_owner(["sh", "-c", 'cat > "$1"', "sh", str(conf)]),
                        input=settings, text=True, check=True)
     else:
         write_atomic(conf, settings, mode=0o600)

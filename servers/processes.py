@@ -8,11 +8,11 @@ import os
 import signal
 import socket
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import psutil
+
+from . import http_wait
 
 
 def spawn(args: list[str], log: Path, env: dict, cwd: Path) -> dict:
@@ -108,16 +108,10 @@ def free_port(host: str) -> int:
 def wait_http_ok(url: str, record: dict, timeout: float, what: str) -> None:
     """Poll `url` until it answers 200; a one-line error naming the log if the process exits
     or `timeout` passes first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process(record) is None:
-            raise SystemExit(f"servers: {what} exited while starting; see {record['log']}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"servers: {what} did not answer {url} within {timeout:.0f} s; "
-                     f"see {record['log']}")
+    # The process is recorded, not held as a Popen: its exit code is not ours to read.
+    try:
+        http_wait.wait_http_ok(url, timeout, poll=lambda: None if process(record) else "unknown")
+    except http_wait.ServerExited:
+        raise SystemExit(f"servers: {what} exited while starting; see {record['log']}") from None
+    except TimeoutError as e:
+        raise SystemExit(f"servers: {what} not ready: {e}; see {record['log']}") from None

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 pytest.importorskip("mlflow")
 pytest.importorskip("sklearn")
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NAME = "imdb-sentiment-baseline-test"
 TEXTS = ["Justice League is terrible. I hated it.", "Avengers was great!!",
          "A slow, muddled plot, but the score is lovely.", "Worst. Film. Ever."]

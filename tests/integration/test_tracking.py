@@ -29,7 +29,7 @@ import pytest
 from conftest import free_port, stop_process_group, wait_http_ok
 from sentiment.config import Config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TEXTS = ["Justice League is terrible. I hated it.", "Avengers was great!!",
          "A slow, muddled plot, but the score is lovely.", "Worst. Film. Ever."]
 NAME = "imdb-sentiment-test"

@@ -22,31 +22,7 @@ pytest.importorskip("great_expectations")
 
 from sentiment.config import Config  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def harness(tmp_path_factory):
-    """A throwaway Prefect API (SQLite in tmp) and PREFECT_HOME, no telemetry; yields the home."""
-    from prefect.settings import (PREFECT_API_URL, PREFECT_HOME,
-                                  PREFECT_SERVER_ANALYTICS_ENABLED, temporary_settings)
-    from prefect.testing.utilities import prefect_test_harness
-    home = tmp_path_factory.mktemp("prefect-home")
-    mp = pytest.MonkeyPatch()
-    # The harness's server is a subprocess: it reads the environment, not this process's settings.
-    mp.setenv("PREFECT_HOME", str(home))
-    mp.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    mp.setenv("DO_NOT_TRACK", "1")
-    mp.delenv("PREFECT_API_URL", raising=False)
-    mp.delenv("MLFLOW_UI_URL", raising=False)  # links to a local store use the default address
-    try:
-        with temporary_settings(updates={PREFECT_HOME: str(home),
-                                         PREFECT_SERVER_ANALYTICS_ENABLED: False},
-                                restore_defaults={PREFECT_API_URL}):
-            with prefect_test_harness(server_startup_timeout=120):
-                yield home
-    finally:
-        mp.undo()
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _frame(df: pd.DataFrame, n_pos: int, n_neg: int, seed: int) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _reviews(n: int, seed: int) -> pd.DataFrame:

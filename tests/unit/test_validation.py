@@ -17,7 +17,7 @@ import pytest
 from sentiment.config import Config
 from sentiment.contract.validation import ValidationError, ensure_valid, validate_data
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ROWS = 24
 MIN_ROWS = 10
 

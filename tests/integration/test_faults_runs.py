@@ -21,7 +21,7 @@ import torch
 
 from sentiment.config import Config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 DRIVER = r'''
 import json, os, sys, time

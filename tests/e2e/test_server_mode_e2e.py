@@ -41,7 +41,7 @@ pytest.importorskip("asyncpg")
 
 from conftest import free_port
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CRASH_AFTER_S = 60        # heartbeats every 30 s (Prefect's minimum): Crashed 30-65 s after death
 RUN_TIMEOUT_S = 420
 LOOPBACK = {"127.0.0.1", "::1"}

@@ -5,7 +5,7 @@ pinned, the output written atomically and never over an existing file, one-line 
 Prefect or torch, and an unreachable tracking server failing in seconds.
 
 One smoke model (random-init tiny encoder) is trained and registered once per test session
-(`scoring_store`, shared with tests/test_score_flow.py).
+(`scoring_store` in tests/conftest.py, shared with test_score_flow.py).
 """
 
 from __future__ import annotations
@@ -16,83 +16,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import free_port
-from sentiment.config import Config
+from conftest import SCORING_MODEL as NAME
+from conftest import free_port, reviews
 
-REPO = Path(__file__).resolve().parents[1]
-NAME = "imdb-sentiment-scoring-test"
+REPO = Path(__file__).resolve().parents[2]
 pytest.importorskip("mlflow")
-
-
-def imdb() -> Path | None:
-    for c in (os.environ.get("IMDB_DATA"), REPO.parent / "shared" / "data" / "imdb",
-              "/work/shared/data/imdb"):
-        if c and (Path(c) / "train.parquet").is_file() and (Path(c) / "test.parquet").is_file():
-            return Path(c)
-    return None
-
-
-def reviews(n: int, seed: int = 0) -> list[str]:
-    """`n` real test reviews, shortened (the smoke model reads 64 tokens of each)."""
-    test = pd.read_parquet(imdb() / "test.parquet", columns=["text"])
-    return [t[:400] for t in test["text"].sample(n, random_state=seed)]
-
-
-def _isolate(mp: pytest.MonkeyPatch) -> None:
-    """No MLflow settings of the developer's: the project's defaults (pickle off) apply."""
-    for k in ("MLFLOW_TRACKING_URI", "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"):
-        mp.delenv(k, raising=False)
-    mp.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    mp.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
-    mp.setenv("SENTIMENT_DEVICE", "cpu")
-
-
-def _build(root: Path) -> dict:
-    from mlflow import MlflowClient
-
-    from sentiment.tracking import registry
-    from sentiment.tracking import training_run
-    data = root / "data"
-    data.mkdir(parents=True)
-    train = pd.read_parquet(imdb() / "train.parquet", columns=["text", "label"])
-    test = pd.read_parquet(imdb() / "test.parquet", columns=["text", "label"])
-    train.sample(64, random_state=0).to_parquet(data / "train.parquet", index=False)
-    test.sample(16, random_state=0).to_parquet(data / "test.parquet", index=False)
-    uri = f"sqlite:///{root}/mlflow.db"
-    cfg = Config.from_preset("smoke", data=str(data), encoder="random-tiny",
-                             run_dir=str(root / "run"), cache_dir=str(root / "cache"),
-                             tracking_uri=uri, progress=False, model_name=NAME,
-                             experiment="scoring-test", num_threads=1)
-    res = training_run.train_tracked(cfg)
-    version = registry.register_model(res["run_id"], res["run_dir"], cfg)["version"]
-    MlflowClient(uri, uri).set_registered_model_alias(NAME, "champion", str(version))
-    return {"uri": uri, "run_dir": res["run_dir"], "run_id": res["run_id"],
-            "version": int(version), "model": f"models:/{NAME}@champion"}
-
-
-@pytest.fixture(scope="module")
-def scoring_store(tmp_path_factory):
-    """The registered smoke model, built once per session in the session's temp folder."""
-    if imdb() is None:
-        pytest.skip("IMDB parquet data not found (set IMDB_DATA)")
-    root = tmp_path_factory.getbasetemp() / "scoring-store"
-    ready = root / "store.json"
-    mp = pytest.MonkeyPatch()
-    _isolate(mp)
-    try:
-        if not ready.exists():
-            root.mkdir(exist_ok=True)
-            mp.chdir(root)
-            ready.write_text(json.dumps(_build(root)))
-        yield SimpleNamespace(**json.loads(ready.read_text()))
-    finally:
-        mp.undo()
 
 
 # ------------------------------------------------------------------------------------------

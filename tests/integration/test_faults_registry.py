@@ -27,7 +27,7 @@ import pytest
 from conftest import free_port, stop_process_group, wait_http_ok
 from sentiment.config import Config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NAME = "imdb-sentiment-faults"
 pytest.importorskip("mlflow")
 

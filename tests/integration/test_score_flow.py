@@ -21,29 +21,8 @@ pytest.importorskip("prefect")
 pytest.importorskip("prefect_dask")
 pytest.importorskip("mlflow")
 
-from test_scoring import NAME, reviews, scoring_store  # noqa: E402,F401  (the shared store)
-
-
-@pytest.fixture(scope="module")
-def harness(tmp_path_factory):
-    """A throwaway Prefect API (SQLite in tmp) and PREFECT_HOME, no telemetry."""
-    from prefect.settings import (PREFECT_API_URL, PREFECT_HOME,
-                                  PREFECT_SERVER_ANALYTICS_ENABLED, temporary_settings)
-    from prefect.testing.utilities import prefect_test_harness
-    home = tmp_path_factory.mktemp("prefect-home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("PREFECT_HOME", str(home))
-    mp.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    mp.setenv("DO_NOT_TRACK", "1")
-    mp.delenv("PREFECT_API_URL", raising=False)
-    try:
-        with temporary_settings(updates={PREFECT_HOME: str(home),
-                                         PREFECT_SERVER_ANALYTICS_ENABLED: False},
-                                restore_defaults={PREFECT_API_URL}):
-            with prefect_test_harness(server_startup_timeout=300):
-                yield home
-    finally:
-        mp.undo()
+from conftest import SCORING_MODEL as NAME  # noqa: E402
+from conftest import reviews  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +130,7 @@ def test_daily_deployment_and_its_parameter_form():
     parameters; and each flow parameter typed and described in the deployment's form."""
     import yaml
     from prefect.utilities.callables import parameter_schema_from_entrypoint
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     spec = yaml.safe_load((repo / "prefect.yaml").read_text())
     daily = next(d for d in spec["deployments"] if d["name"] == "daily")
     assert daily["entrypoint"] == "flows/score.py:score_reviews"
