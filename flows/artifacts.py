@@ -3,8 +3,7 @@ MLflow run and the promotion decision, published as artifacts of the flow run.""
 
 from __future__ import annotations
 
-from prefect.artifacts import (create_link_artifact, create_markdown_artifact,
-                               create_table_artifact)
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
 from flows.mlflow_link import serve_command
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from prefect import get_run_logger
 from prefect.states import Failed, State
 
-from sentiment.tracking.store import StoreUnavailable
 from sentiment.contract.validation import ValidationError
+from sentiment.tracking.store import StoreUnavailable
 
 
 def failed(exc: Exception) -> State:

@@ -15,11 +15,17 @@ from typing import Any, Literal, Optional
 
 from prefect import flow, get_run_logger
 
-from flows.params import (DEFAULT_PRESET, OVERRIDES_HELP, PRESET_HELP, config_from_params,
-                          documented, preset_value)
-from sentiment.config import Config
 from flows.artifacts import publish_decision
 from flows.failure import failed
+from flows.params import (
+    DEFAULT_PRESET,
+    OVERRIDES_HELP,
+    PRESET_HELP,
+    config_from_params,
+    documented,
+    preset_value,
+)
+from sentiment.config import Config
 from tasks import promote_model
 
 

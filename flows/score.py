@@ -20,12 +20,12 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.states import Failed
 
 from flows.failure import failed
-from flows.params import documented, field_default
 from flows.mlflow_link import mlflow_run_url
+from flows.params import documented, field_default
 from flows.run_tags import flow_run_tags
 from sentiment.scoring import batch
-from sentiment.tracking.store import StoreUnavailable
 from sentiment.scoring.config import ScoringConfig
+from sentiment.tracking.store import StoreUnavailable
 from tasks import log_scoring_run, plan_scoring, score_shard, write_scores
 
 SCORES_KEY = "sentiment-scores"  # artifact key: lowercase letters, digits and dashes only

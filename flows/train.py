@@ -14,19 +14,32 @@ from typing import Any, Literal, Optional
 
 from prefect import flow, get_run_logger
 
-from flows.params import (DEFAULT_PRESET, OVERRIDES_HELP, PRESET_HELP, config_from_params,
-                          documented, preset_value)
-from flows.artifacts import (publish_decision, publish_metrics, publish_run_link,
-                             publish_validation)
+from flows.artifacts import publish_decision, publish_metrics, publish_run_link, publish_validation
 from flows.failure import failed
 from flows.mlflow_link import mlflow_run_url
+from flows.params import (
+    DEFAULT_PRESET,
+    OVERRIDES_HELP,
+    PRESET_HELP,
+    config_from_params,
+    documented,
+    preset_value,
+)
 from flows.run_tags import flow_run_tags
 from flows.summary import Stopwatch, summarize, summary_lines
-from sentiment.training import run_folder
 from sentiment.config import Config
 from sentiment.contract.validation import ensure_valid
-from tasks import (evaluate_model, probe_registry, promote_model, register_model, train_baseline,
-                   train_model, validate_data, warm_token_cache)
+from sentiment.training import run_folder
+from tasks import (
+    evaluate_model,
+    probe_registry,
+    promote_model,
+    register_model,
+    train_baseline,
+    train_model,
+    validate_data,
+    warm_token_cache,
+)
 
 
 # Results are not persisted (the summary this returns is in the logs and artifacts anyway), and

@@ -232,7 +232,7 @@ class Config:
 
     # ------------------------------------------------------------------------------------
     @classmethod
-    def from_preset(cls, preset: str = "homework", **overrides: Any) -> "Config":
+    def from_preset(cls, preset: str = "homework", **overrides: Any) -> Config:
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
         names = {f.name for f in fields(cls)}
@@ -243,7 +243,7 @@ class Config:
         values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
         return cls(preset=preset, **values)
 
-    def replace(self, **changes: Any) -> "Config":
+    def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
@@ -253,7 +253,7 @@ class Config:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Config":
+    def from_dict(cls, d: dict) -> Config:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import typing
-from typing import Any, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any, Optional
 
 from sentiment.config import PRESETS, Config, preset_help
 
 # The one preset used when --preset is not given, and what it costs: say so in every --help.
 DEFAULT_PRESET: str = Config.preset
-PRESET_HELP = (preset_help("options") + " Default: %s (~46 min on 2 CPU cores)." % DEFAULT_PRESET)
+PRESET_HELP = preset_help("options") + f" Default: {DEFAULT_PRESET} (~46 min on 2 CPU cores)."
 
 
 def _base_type(hint: Any) -> type:

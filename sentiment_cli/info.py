@@ -22,8 +22,8 @@ def add_parser(sub) -> None:
 
 
 def run(cfg: Config, args) -> int:
-    from sentiment.encoding import encoders
     from sentiment.data.imdb import load_splits
+    from sentiment.encoding import encoders
     from sentiment.model.bert_gru import count_parameters
     from sentiment.training.loop import build_model
     encoder, tok, spec = encoders.load_encoder(cfg.encoder, cfg.encoder_revision)

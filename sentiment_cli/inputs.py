@@ -44,7 +44,7 @@ def read_texts(texts: list[str], file: Optional[str]) -> Optional[list[str]]:
         try:
             lines, where = path.read_text(encoding="utf-8").splitlines(), str(path)
         except UnicodeDecodeError as e:
-            raise UsageError(f"--file {file}: not UTF-8 text ({e.reason} at byte {e.start})")
+            raise UsageError(f"--file {file}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     found = [line for line in lines if line.strip()]  # blank lines separate nothing
     if not found:
         raise UsageError(f"no text to predict on {where}")

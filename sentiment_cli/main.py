@@ -62,8 +62,8 @@ def probe_store(cfg, args) -> None:
     """Check the tracking store before any work when the command needs it: `pipeline`, a
     tracked `train`, and `predict`/`evaluate` of a model given by MLflow URI. An unreachable
     server fails here in seconds, in one line naming it, before data or models are touched."""
-    from sentiment.tracking.store import configure, probe, tracking_uri
     from sentiment.tracking.model_uri import is_model_uri
+    from sentiment.tracking.store import configure, probe, tracking_uri
     # Bounded HTTP timeouts and retries, and pickle deserialization off, unless the user set them.
     configure(cfg)
     needs = (args.command in ("pipeline", "promote") or (args.command == "train" and cfg.track)

@@ -10,7 +10,7 @@ from .config_args import add_config_arguments
 from .inputs import read_texts
 
 MODEL_HELP = ("Run or model folder, or an MLflow URI such as models:/imdb-sentiment@champion. "
-              "Default: %s." % Config.run_dir)
+              f"Default: {Config.run_dir}.")
 # What predict needs from Config; preprocessing (max length, truncation) comes from the model.
 OPTIONS = ("device", "eval_batch_size", "tracking_uri")
 SHOWN_CHARS = 100
@@ -34,8 +34,8 @@ def load_predictor(cfg: Config, model: Optional[str]):
     """A trained model with `predict_proba(texts)`: from a folder, or from MLflow by URI."""
     from sentiment.tracking.model_uri import is_model_uri
     if is_model_uri(model):
-        from sentiment.tracking.store import tracking_uri
         from sentiment.tracking.model_uri import load_model_uri
+        from sentiment.tracking.store import tracking_uri
         return load_model_uri(model, tracking_uri(cfg), cfg.probe_timeout_s)
     from sentiment.model.predict import SentimentModel
     return SentimentModel.load(model or cfg.run_dir, device=cfg.device,

@@ -51,9 +51,9 @@ def scoring_config(args) -> ScoringConfig:
 
 
 def run(cfg: Config, args) -> int:
-    from sentiment.tracking.store import configure, probe, tracking_uri
-    from sentiment.scoring.inputs import check_inputs
     from sentiment.scoring.batch import output_target
+    from sentiment.scoring.inputs import check_inputs
+    from sentiment.tracking.store import configure, probe, tracking_uri
     scfg = scoring_config(args)
     # Cheap checks first, each a one-line error (exit 2), before Prefect, Dask or torch.
     check_inputs(scfg.input, scfg.text_column, scfg.id_column)

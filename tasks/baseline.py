@@ -6,8 +6,8 @@ from typing import Optional
 
 from prefect import task
 
-from sentiment.tracking import baseline_run
 from sentiment.config import Config
+from sentiment.tracking import baseline_run
 
 from .options import NO_CACHING, TRANSIENT_RETRIES
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from prefect import task
 
-from sentiment.tracking import training_run
 from sentiment.config import Config
+from sentiment.tracking import training_run
 
 from .options import NO_CACHING, TRANSIENT_RETRIES
 

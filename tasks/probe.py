@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from prefect import task
 
-from sentiment.tracking import store
 from sentiment.config import Config
+from sentiment.tracking import store
 
 from .options import NO_CACHING
 

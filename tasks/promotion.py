@@ -6,8 +6,8 @@ from typing import Optional
 
 from prefect import task
 
-from sentiment.tracking import promotion
 from sentiment.config import Config
+from sentiment.tracking import promotion
 
 from .options import NO_CACHING, TRANSIENT_RETRIES
 from .promotion_slot import promotion_slot

@@ -6,9 +6,9 @@ from typing import Optional
 
 from prefect import task
 
-from sentiment.tracking import scoring_run
 from sentiment.scoring import batch
 from sentiment.scoring.config import ScoringConfig
+from sentiment.tracking import scoring_run
 
 from .options import NO_CACHING, TRANSIENT_RETRIES
 

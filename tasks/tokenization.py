@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from prefect import task
 
-from sentiment.encoding import tokenization
 from sentiment.config import Config
+from sentiment.encoding import tokenization
 
 from .options import NO_CACHING, PLAIN_PRINT
 

@@ -6,8 +6,8 @@ from typing import Optional
 
 from prefect import task
 
-from sentiment.tracking import training_run
 from sentiment.config import Config
+from sentiment.tracking import training_run
 
 from .options import NO_CACHING, PLAIN_PRINT
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from prefect import task
 
-from sentiment.contract import validation
 from sentiment.config import Config
+from sentiment.contract import validation
 
 from .options import NO_CACHING
 

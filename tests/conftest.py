@@ -92,8 +92,12 @@ def wait_http_ok(url: str, proc, timeout: float, log_tail, interval: float = 0.5
 def harness(tmp_path_factory):
     """A throwaway Prefect API (SQLite in tmp) and PREFECT_HOME, no telemetry; yields the home.
     One per module, so a module's flow runs (and results) see no other module's."""
-    from prefect.settings import (PREFECT_API_URL, PREFECT_HOME,
-                                  PREFECT_SERVER_ANALYTICS_ENABLED, temporary_settings)
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_HOME,
+        PREFECT_SERVER_ANALYTICS_ENABLED,
+        temporary_settings,
+    )
     from prefect.testing.utilities import prefect_test_harness
     home = tmp_path_factory.mktemp("prefect-home")
     mp = pytest.MonkeyPatch()

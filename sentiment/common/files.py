@@ -9,9 +9,8 @@ import re
 import shutil
 import socket
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
-
 
 # Temp files and folders carry their writer's pid and host, so a later run can tell the
 # leftovers of a killed writer (pid gone on this host) from a write in progress, here or on

@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from typing import Iterable, Iterator, Optional, TextIO
+from collections.abc import Iterable, Iterator
+from typing import Optional, TextIO
 
 INTERVAL_S = 30.0  # seconds between two plain lines
 

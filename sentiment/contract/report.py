@@ -14,7 +14,6 @@ from typing import Any, Optional
 
 from sentiment.contract.expectations import CRITICAL, custom_check
 
-
 EXAMPLES = 3  # examples shown per check
 _EXAMPLE_CHARS = 70
 

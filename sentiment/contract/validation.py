@@ -18,18 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from sentiment.contract import ge_runner
-from sentiment.contract import raw_reading
-from sentiment.contract import report as validation_report
-from sentiment.config import Config
-from sentiment.contract.expectations import CRITICAL, WARNING
 from sentiment.common.files import atomic_write_text
+from sentiment.config import Config
+from sentiment.contract import ge_runner, raw_reading
+from sentiment.contract import report as validation_report
+from sentiment.contract.expectations import CRITICAL, WARNING
 
 
 class ValidationError(Exception):
     """A critical data expectation failed; the message names each one."""
 
-    def __init__(self, message: str, result: Optional["ValidationResult"] = None) -> None:
+    def __init__(self, message: str, result: Optional[ValidationResult] = None) -> None:
         super().__init__(message)
         self.result = result
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from sentiment.config import DECISION_THRESHOLD
 
 LABEL_NAMES = ("neg", "pos")

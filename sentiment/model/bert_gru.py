@@ -53,7 +53,7 @@ class GRUHead(nn.Module):
         return self.out(self.dropout(hidden))
 
     @classmethod
-    def from_config(cls, cfg: HeadConfig) -> "GRUHead":
+    def from_config(cls, cfg: HeadConfig) -> GRUHead:
         return cls(**asdict(cfg))
 
 
@@ -74,7 +74,7 @@ class BERTGRUSentiment(nn.Module):
         # The homework calls model.train(), which also puts BERT in train mode (its dropout on).
         self.encoder_dropout = True
 
-    def train_encoder_layers(self, n: int, name: str = "encoder") -> "BERTGRUSentiment":
+    def train_encoder_layers(self, n: int, name: str = "encoder") -> BERTGRUSentiment:
         """Let the top `n` encoder layers train (-1: all, 0: none); the embeddings stay frozen."""
         self.first_trained = encoder_layers.first_trained_layer(self.bert, n, name)
         for i, module in enumerate(self.bert.encoder.layer):
@@ -86,7 +86,7 @@ class BERTGRUSentiment(nn.Module):
     def trains_encoder(self) -> bool:
         return self.first_trained < encoder_layers.num_layers(self.bert)
 
-    def train(self, mode: bool = True) -> "BERTGRUSentiment":
+    def train(self, mode: bool = True) -> BERTGRUSentiment:
         super().train(mode)
         if not self.trains_encoder:
             self.bert.train(mode and self.encoder_dropout)

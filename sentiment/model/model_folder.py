@@ -22,8 +22,8 @@ from pathlib import Path
 from torch import nn
 
 from sentiment.encoding import preprocessing
-from sentiment.model.bert_gru import GRUHead, HeadConfig
 from sentiment.encoding.preprocessing import Preprocessing
+from sentiment.model.bert_gru import GRUHead, HeadConfig
 
 MODEL_DIR = "model"  # the folder's name inside a run directory
 HEAD_WEIGHTS = "head.safetensors"
@@ -34,6 +34,7 @@ ENCODER_LAYERS = "encoder_layers.safetensors"
 def save_weights(path: str | Path, module: nn.Module) -> None:
     """A module's state dict as safetensors, atomically replaced (no pickle, no torn file)."""
     from safetensors.torch import save_file
+
     from sentiment.common.files import atomic_path
     with atomic_path(path) as tmp:
         save_file({k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}, str(tmp))
@@ -64,6 +65,7 @@ LATEST = "latest"  # in a preset's runs folder (runs/<preset>): the newest finis
 
 def save_tensors(path: str | Path, tensors: dict, metadata: dict | None = None) -> None:
     from safetensors.torch import save_file
+
     from sentiment.common.files import atomic_path
     with atomic_path(path) as tmp:
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp),
@@ -84,6 +86,7 @@ def save_trained(path: str | Path, model) -> None:
 
 def load_trained(path: str | Path, model) -> None:
     from safetensors.torch import load_file
+
     from sentiment.model.encoder_layers import load_trained_state
     tensors = load_file(str(path))
     if not any(k.startswith("head.") for k in tensors):
@@ -98,6 +101,7 @@ def load_encoder_layers(directory: str | Path, encoder) -> int:
     """Put a model folder's fine-tuned layers over `encoder` (its base encoder, loaded by name or
     from an exported copy). Returns how many tensors it replaced; 0 for a frozen-encoder model."""
     from safetensors.torch import load_file
+
     from sentiment.model.encoder_layers import load_trained_state
     path = Path(directory) / ENCODER_LAYERS
     if not path.exists():

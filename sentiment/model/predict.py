@@ -11,16 +11,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sentiment.encoding import encoders
-from sentiment.model import model_folder
-from sentiment.data.batching import length_sorted_batches, pad_ids
-from sentiment.config import default
-from sentiment.model.bert_gru import BERTGRUSentiment
-from sentiment.encoding.preprocessing import Preprocessing
-from sentiment.common.compute import encoder_autocast
+from sentiment.common.compute import encoder_autocast, resolve_encoder_precision, select_device
 from sentiment.common.texts import checked_texts
-from sentiment.common.compute import resolve_encoder_precision, select_device
-from sentiment.config import DECISION_THRESHOLD
+from sentiment.config import DECISION_THRESHOLD, default
+from sentiment.data.batching import length_sorted_batches, pad_ids
+from sentiment.encoding import encoders
+from sentiment.encoding.preprocessing import Preprocessing
+from sentiment.model import model_folder
+from sentiment.model.bert_gru import BERTGRUSentiment
 
 # The homework's two example reviews: what `predict` shows without input, and what a tracked
 # run predicts as its examples.
@@ -57,7 +55,7 @@ class SentimentModel:
     @classmethod
     def load(cls, model_dir: str | Path, encoder_dir: str | Path | None = None,
              device: str | None = None, precision: str | None = None,
-             batch_size: int | None = None) -> "SentimentModel":
+             batch_size: int | None = None) -> SentimentModel:
         """Load a saved model folder (or the run directory holding one). The base encoder comes
         from `encoder_dir` or the name in its preprocessing spec; a fine-tuned model's trained
         layers (in the folder) go over it. Device, encoder precision and batch size are choices

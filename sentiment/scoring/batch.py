@@ -20,10 +20,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
+from sentiment.common.compute import set_threads
+from sentiment.common.files import fsync_file, remove_stale_temps, temp_prefix, unwritable_folder
 from sentiment.config import DECISION_THRESHOLD
 from sentiment.scoring.inputs import ScoringInputError
-from sentiment.common.files import fsync_file, remove_stale_temps, temp_prefix, unwritable_folder
-from sentiment.common.compute import set_threads
 
 OUTPUT_SUFFIX = ".parquet"
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
@@ -273,8 +273,8 @@ def plan_job(cfg) -> dict:
     and their columns, the output, the tracking store, and the model version to pin.
     {files, key_column, output (the file this run writes), tracking_uri, requested, model_uri,
     model_name, model_version}."""
-    from sentiment.tracking.store import tracking_uri
     from sentiment.scoring.inputs import check_inputs
+    from sentiment.tracking.store import tracking_uri
     inputs = check_inputs(cfg.input, cfg.text_column, cfg.id_column)
     target = output_target(cfg.output, cfg.overwrite)
     store = tracking_uri(cfg)

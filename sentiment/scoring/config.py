@@ -85,7 +85,7 @@ class ScoringConfig:
             raise ValueError("invalid scoring config: " + "; ".join(problems))
 
     @classmethod
-    def build(cls, **values: Any) -> "ScoringConfig":
+    def build(cls, **values: Any) -> ScoringConfig:
         """A config from named values; None keeps a field's default."""
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - names)
@@ -93,7 +93,7 @@ class ScoringConfig:
             raise ValueError(f"unknown scoring setting(s): {', '.join(unknown)}")
         return cls(**{k: v for k, v in values.items() if v is not None})
 
-    def replace(self, **changes: Any) -> "ScoringConfig":
+    def replace(self, **changes: Any) -> ScoringConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:

@@ -16,12 +16,25 @@ from pathlib import Path
 from sentiment.baseline import tfidf
 from sentiment.data.imdb import load_splits
 from sentiment.tracking import provenance
-from sentiment.tracking.logged_model import (ensure_registered_model, link_version, log_pyfunc,
-                                             pip_requirements)
-from sentiment.tracking.names import (BASELINE_ARTIFACT, BASELINE_ROLE, DATA_FINGERPRINT,
-                                      DATA_SOURCE, ROLE, RUN_TEST_SET, TEST_METRICS,
-                                      VERSION_ACCURACY, VERSION_RUN_ID, VERSION_TEST_SET,
-                                      format_accuracy)
+from sentiment.tracking.logged_model import (
+    ensure_registered_model,
+    link_version,
+    log_pyfunc,
+    pip_requirements,
+)
+from sentiment.tracking.names import (
+    BASELINE_ARTIFACT,
+    BASELINE_ROLE,
+    DATA_FINGERPRINT,
+    DATA_SOURCE,
+    ROLE,
+    RUN_TEST_SET,
+    TEST_METRICS,
+    VERSION_ACCURACY,
+    VERSION_RUN_ID,
+    VERSION_TEST_SET,
+    format_accuracy,
+)
 from sentiment.tracking.run_tags import run_tags
 from sentiment.tracking.store import connect, ensure_experiment, tracking_uri
 

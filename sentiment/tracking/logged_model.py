@@ -47,6 +47,7 @@ def model_signature():
     import pandas as pd
     from mlflow.models import ModelSignature, infer_signature
     from mlflow.types.schema import AnyType, ColSpec, Schema
+
     from sentiment.model.predict import EXAMPLES
     example = pd.DataFrame({"text": EXAMPLES})
     output = pd.DataFrame({"probability": [0.1, 0.9], "label": ["neg", "pos"]})

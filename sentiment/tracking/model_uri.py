@@ -14,9 +14,15 @@ import re
 
 import numpy as np
 
-from sentiment.tracking.store import (PICKLE_SETTING, StoreUnavailable, connect,
-                           pickle_allowed, probe, tracking_uri)
 from sentiment.config import DECISION_THRESHOLD
+from sentiment.tracking.store import (
+    PICKLE_SETTING,
+    StoreUnavailable,
+    connect,
+    pickle_allowed,
+    probe,
+    tracking_uri,
+)
 
 _USAGE = ("use models:/NAME@ALIAS (e.g. models:/imdb-sentiment@champion), models:/NAME/VERSION "
           "or runs:/RUN_ID/model")
@@ -168,6 +174,7 @@ def _mlmodel_source(client, p: dict, uri: str) -> tuple[str, str]:
 def check_no_pickle(client, uri: str, store: str) -> None:
     """Read the model's MLmodel (one small file) and refuse a model that would unpickle."""
     import tempfile
+
     from mlflow.artifacts import download_artifacts
     from mlflow.models import Model
     if pickle_allowed():

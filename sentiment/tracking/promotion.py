@@ -19,9 +19,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from sentiment.tracking.names import (BASELINE_ROLE, CHAMPION, CONFIG_ARTIFACT, DATA_FINGERPRINT,
-                                      DATA_SOURCE, ROLE, VERSION_ACCURACY, VERSION_RUN_ID,
-                                      VERSION_TEST_SET)
+from sentiment.tracking.names import (
+    BASELINE_ROLE,
+    CHAMPION,
+    CONFIG_ARTIFACT,
+    DATA_FINGERPRINT,
+    DATA_SOURCE,
+    ROLE,
+    VERSION_ACCURACY,
+    VERSION_RUN_ID,
+    VERSION_TEST_SET,
+)
 from sentiment.tracking.store import connect, tracking_uri
 from sentiment.training.outputs import METRICS
 
@@ -214,6 +222,7 @@ def promote(cfg, version: int | None = None, baseline: dict | None = None) -> di
     tested on another). One promoter at a time per model; the decision is recorded on the
     version."""
     from mlflow.exceptions import MlflowException
+
     from sentiment import gate
     from sentiment.tracking.promotion_lock import promotion_lock
     uri = tracking_uri(cfg)

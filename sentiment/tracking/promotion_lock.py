@@ -23,8 +23,8 @@ import re
 import socket
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from sentiment.tracking.store import file_store_folder, sqlite_path
 
@@ -74,7 +74,7 @@ def _file_lock(path: Path, model_name: str, timeout_s: float) -> Iterator[None]:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     raise PromotionBusy(f"another promotion of {model_name!r} held {path} for "
-                                        f"{timeout_s:g} s; try again when it has finished")
+                                        f"{timeout_s:g} s; try again when it has finished") from None
                 time.sleep(POLL_S)
         try:
             # Who holds it, for a person looking at a stuck promotion; the lock is the flock.

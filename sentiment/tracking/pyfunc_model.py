@@ -76,7 +76,8 @@ def as_texts(model_input) -> list[str]:
         texts = [model_input]
     elif isinstance(model_input, dict):
         if TEXT_COLUMN not in model_input:
-            raise InputRejected(f"input needs a key {TEXT_COLUMN!r}; got {sorted(map(str, model_input))[:10]}")
+            raise InputRejected(f"input needs a key {TEXT_COLUMN!r}; "
+                                f"got {sorted(map(str, model_input))[:10]}")
         value = model_input[TEXT_COLUMN]
         texts = [value] if isinstance(value, str) else list(np.ravel(value))
     elif isinstance(model_input, np.ndarray):

@@ -16,11 +16,23 @@ import tempfile
 from pathlib import Path
 
 from sentiment.encoding import preprocessing
-from sentiment.tracking.logged_model import (ensure_registered_model, link_version, log_pyfunc,
-                                             pip_requirements)
-from sentiment.tracking.names import (DATA_FINGERPRINT, ENCODER_ARTIFACT, HEAD_ARTIFACT,
-                                      MODEL_NAME_IN_RUN, RUN_TEST_SET, VERSION_ACCURACY,
-                                      VERSION_RUN_ID, VERSION_TEST_SET, format_accuracy)
+from sentiment.tracking.logged_model import (
+    ensure_registered_model,
+    link_version,
+    log_pyfunc,
+    pip_requirements,
+)
+from sentiment.tracking.names import (
+    DATA_FINGERPRINT,
+    ENCODER_ARTIFACT,
+    HEAD_ARTIFACT,
+    MODEL_NAME_IN_RUN,
+    RUN_TEST_SET,
+    VERSION_ACCURACY,
+    VERSION_RUN_ID,
+    VERSION_TEST_SET,
+    format_accuracy,
+)
 from sentiment.tracking.run_ref import run_dir_of
 from sentiment.tracking.store import connect, tracking_uri
 from sentiment.training.outputs import METRICS

@@ -152,7 +152,6 @@ def _probe_folder(uri: str, folder: Path) -> None:
 
 def _probe_http(uri: str, timeout_s: float) -> None:
     import json
-    import socket
     import time
     import urllib.error
     import urllib.request
@@ -191,7 +190,7 @@ def _probe_http(uri: str, timeout_s: float) -> None:
                 continue
             raise StoreUnavailable(f"tracking server unreachable at {uri}: "
                                    f"{_cause(cause, timeout_s)}") from None
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             raise StoreUnavailable(f"tracking server unreachable at {uri}: no answer within "
                                    f"{timeout_s:g} s (timed out)") from None
         except (ConnectionError, OSError) as e:

@@ -16,8 +16,13 @@ from pathlib import Path
 
 from sentiment.common.files import atomic_write_text
 from sentiment.tracking import provenance
-from sentiment.tracking.names import (CONFIG_ARTIFACT, DATA_FINGERPRINT, DATA_SOURCE, RUN_TEST_SET,
-                                      TEST_METRICS)
+from sentiment.tracking.names import (
+    CONFIG_ARTIFACT,
+    DATA_FINGERPRINT,
+    DATA_SOURCE,
+    RUN_TEST_SET,
+    TEST_METRICS,
+)
 from sentiment.tracking.run_ref import RUN_REF, run_dir_of
 from sentiment.tracking.run_tags import run_tags
 from sentiment.tracking.store import connect, ensure_experiment, tracking_uri
@@ -248,6 +253,7 @@ def log_evaluation(run_id: str, run_dir: str, cfg) -> dict:
     from run_dir's test predictions, logged to run `run_id`. Returns the test metrics."""
     import pandas as pd
     from mlflow.entities import Metric
+
     from sentiment.evaluation import report as reporting
     from sentiment.evaluation.metrics import classification_metrics
     from sentiment.training.outputs import METRICS, TEST_PREDICTIONS

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
+from sentiment.common.files import atomic_path, temp_prefix
 from sentiment.config import resume_keys
 from sentiment.model.bert_gru import GRUHead
-from sentiment.common.files import atomic_path, temp_prefix
 
 CHECKPOINT = "checkpoints/last.safetensors"  # in run_dir: the latest epoch, for --resume
 PREVIOUS = "checkpoints/previous.safetensors"  # in run_dir: the epoch before, if last is damaged

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import torch
 
-from sentiment.model import encoder_layers
-from sentiment.encoding import encoders
-from sentiment.training import state_cache
-from sentiment.data.batching import pad_ids
 from sentiment.common.compute import encoder_autocast
-from sentiment.model.gru_scan import head_forward
+from sentiment.data.batching import pad_ids
+from sentiment.encoding import encoders
+from sentiment.model import encoder_layers
 from sentiment.model.bert_gru import BERTGRUSentiment
+from sentiment.model.gru_scan import head_forward
+from sentiment.training import state_cache
 
 
 class CachedFeatures:

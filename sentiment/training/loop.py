@@ -11,32 +11,29 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 import torch
 from torch import nn
 
+from sentiment.common.compute import resolve_encoder_precision, seed_everything, select_device, set_threads
+from sentiment.common.files import atomic_path, atomic_write_text
+from sentiment.common.progress import progress as show_progress
 from sentiment.data import imdb
-from sentiment.encoding import encoders
-from sentiment.model import model_folder
-from sentiment.encoding import preprocessing
-from sentiment.training import run_folder
-from sentiment.training import state_cache
-from sentiment.encoding import tokenization
 from sentiment.data.batching import bucketed_batches, length_sorted_batches, random_batches
-from sentiment.training.checkpoints import BEST, CHECKPOINT, load_checkpoint, resume_point, save_checkpoint
-from sentiment.training.features import build_features, head_autocast
+from sentiment.encoding import encoders, preprocessing, tokenization
+from sentiment.model import model_folder
 from sentiment.model.bert_gru import BERTGRUSentiment, GRUHead, count_parameters
 from sentiment.model.model_folder import MODEL_DIR
+from sentiment.training import run_folder, state_cache
+from sentiment.training.checkpoints import BEST, CHECKPOINT, load_checkpoint, resume_point, save_checkpoint
+from sentiment.training.features import build_features, head_autocast
 from sentiment.training.optimization import Optimizers
 from sentiment.training.outputs import METRICS, TEST_PREDICTIONS
-from sentiment.common.progress import progress as show_progress
-from sentiment.common.files import atomic_path, atomic_write_text
-from sentiment.common.compute import resolve_encoder_precision, seed_everything, select_device, set_threads
-
 
 
 @dataclass

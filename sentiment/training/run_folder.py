@@ -18,14 +18,15 @@ import shutil
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
+from sentiment.common.files import remove_stale_temps, temp_prefix, unwritable_folder
+from sentiment.config import PRESETS, default
 from sentiment.model import model_folder
 from sentiment.training.checkpoints import ResumeError, interrupted_run, resume_point
-from sentiment.config import PRESETS, default
-from sentiment.common.files import remove_stale_temps, temp_prefix, unwritable_folder
 
 try:
     import fcntl

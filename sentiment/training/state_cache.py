@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sentiment.data.batching import length_sorted_batches, pad_ids
-from sentiment.common.progress import progress as show_progress
 from sentiment.common.compute import encoder_autocast
 from sentiment.common.files import remove_stale_temps, temp_prefix
+from sentiment.common.progress import progress as show_progress
+from sentiment.data.batching import length_sorted_batches, pad_ids
 
 FORMAT_VERSION = 1
 

@@ -39,7 +39,7 @@ psutil = pytest.importorskip("psutil")
 pytest.importorskip("psycopg2")
 pytest.importorskip("asyncpg")
 
-from conftest import free_port
+from conftest import free_port  # noqa: E402  (after the importorskip lines)
 
 REPO = Path(__file__).resolve().parents[2]
 CRASH_AFTER_S = 60        # heartbeats every 30 s (Prefect's minimum): Crashed 30-65 s after death
@@ -169,7 +169,7 @@ def test_server_mode_end_to_end(imdb_dir, tmp_path, state_dir):
     assert {name for _, _, name in seen.addresses} >= {"postgres", "mlflow", "prefect-server"}
 
 
-def _phase(name, t0=[]):
+def _phase(name, t0=[]):  # noqa: B006  (the list keeps the previous phase's time)
     """Seconds since the previous phase, printed (pytest -s shows them)."""
     now = time.monotonic()
     if t0:

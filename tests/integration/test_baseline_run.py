@@ -34,8 +34,7 @@ RESULT_KEYS = {"run_id", "accuracy", "test_set", "version", "model_uri", "second
 
 @pytest.fixture(scope="module")
 def runs(imdb_dir, tmp_path_factory):
-    from sentiment.tracking import baseline_run
-    from sentiment.tracking import training_run
+    from sentiment.tracking import baseline_run, training_run
     tmp = tmp_path_factory.mktemp("baseline-run")
     mp = pytest.MonkeyPatch()
     mp.delenv("MLFLOW_TRACKING_URI", raising=False)

@@ -218,10 +218,10 @@ def test_candidate_below_the_baseline_is_refused(store):
 
 
 def test_champion_from_another_test_set_is_rescored(store):
-    from sentiment.tracking import promotion
     from sentiment.data.imdb import load_splits
     from sentiment.evaluation.metrics import classification_metrics
     from sentiment.model.predict import SentimentModel
+    from sentiment.tracking import promotion
     va, vb = _register(store.a), _register(store.b)
     _clear_champion(store.client)
     cfg = store.a.cfg.replace(min_accuracy=0.0)
@@ -247,8 +247,8 @@ def test_champion_from_another_test_set_is_rescored(store):
 
 
 def test_champion_that_cannot_be_rescored_refuses_the_comparison(store, monkeypatch):
-    from sentiment.tracking import promotion
     from sentiment.data import imdb
+    from sentiment.tracking import promotion
     va, vb = _register(store.a), _register(store.b)
     _clear_champion(store.client)
     cfg = store.a.cfg.replace(min_accuracy=0.0)
@@ -452,8 +452,9 @@ def test_probe_names_the_cause(tmp_path):
 
 def _log_pickled_version(uri: str, marker: Path) -> str:
     """A python_function model saved with cloudpickle whose unpickling creates `marker`."""
-    import mlflow
     import pathlib
+
+    import mlflow
 
     class Trap(mlflow.pyfunc.PythonModel):
         def __reduce__(self):

@@ -220,8 +220,8 @@ def test_two_pipelines_at_once_register_their_own_weights_and_accuracy(tmp_path,
 
 @pytest.mark.slow
 def test_kill_during_a_checkpoint_write_leaves_nothing_after_resume(tmp_path, imdb_dir):
-    from sentiment.training.run_folder import RunDirError
     from sentiment.training.loop import TrainHooks, train
+    from sentiment.training.run_folder import RunDirError
     cfg = _cfg(tmp_path, imdb_dir, epochs=3)
     proc, marker = _start(tmp_path, "checkpoint", cfg)
     _wait_for(proc, marker)
@@ -259,8 +259,8 @@ def test_kill_during_a_state_cache_build_leaves_nothing_after_the_next_run(tmp_p
 # --- damaged checkpoints -------------------------------------------------------------------
 
 def test_a_truncated_last_checkpoint_falls_back_to_the_previous_one(tmp_path, imdb_dir):
-    from sentiment.training.run_folder import RunDirError
     from sentiment.training.loop import TrainHooks, train
+    from sentiment.training.run_folder import RunDirError
     full = _cfg(tmp_path, imdb_dir, run_dir=str(tmp_path / "full"), epochs=3)
     train(full, hooks=TrainHooks(report=_quiet))
     part = full.replace(run_dir=str(tmp_path / "part"))
@@ -313,10 +313,9 @@ def test_resume_on_a_corrupt_only_checkpoint_says_what_to_do_before_loading(tmp_
 
 def test_unwritable_or_full_run_dir_fails_in_one_line_before_encoding(tmp_path, imdb_dir,
                                                                       monkeypatch):
-    from sentiment.training import run_folder
-    from sentiment.training import state_cache
-    from sentiment.training.run_folder import RunDirError
+    from sentiment.training import run_folder, state_cache
     from sentiment.training.loop import TrainHooks, train
+    from sentiment.training.run_folder import RunDirError
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     with monkeypatch.context() as mp:
@@ -371,10 +370,9 @@ def test_cli_says_it_in_one_line_in_seconds(tmp_path, imdb_dir, case):
 def test_a_resumed_tracked_run_continues_its_mlflow_run_without_duplicate_points(
         tmp_path, imdb_dir, monkeypatch):
     pytest.importorskip("mlflow")
-    from sentiment.training import checkpoints
-    from sentiment.training import loop
     from sentiment.tracking import run_ref, training_run
     from sentiment.tracking.store import connect
+    from sentiment.training import checkpoints, loop
     monkeypatch.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     cfg = _cfg(tmp_path, imdb_dir, epochs=3, track=True, tracking_uri=uri, experiment="faults")

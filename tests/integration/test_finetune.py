@@ -11,15 +11,14 @@ import pytest
 import torch
 from torch import nn
 
-from sentiment.model import encoder_layers
-from sentiment.encoding import encoders
-from sentiment.model import model_folder
-from sentiment.training import state_cache
 from sentiment.config import Config
-from sentiment.training.features import CachedFeatures, head_autocast
-from sentiment.model.gru_scan import head_forward
-from sentiment.model.bert_gru import BERTGRUSentiment, count_parameters
+from sentiment.encoding import encoders
 from sentiment.encoding.tokenization import TokenizedSplit, encode_texts
+from sentiment.model import encoder_layers, model_folder
+from sentiment.model.bert_gru import BERTGRUSentiment, count_parameters
+from sentiment.model.gru_scan import head_forward
+from sentiment.training import state_cache
+from sentiment.training.features import CachedFeatures, head_autocast
 
 TEXTS = ["A wonderful film, moving and funny from start to end.",
          "Dull. I hated every minute of it and left early.",
@@ -146,6 +145,7 @@ def test_resume_with_a_trained_encoder_is_bit_identical(tmp_path, imdb_dir, laye
 
 def test_saved_finetuned_model_reloads_and_predicts_the_same(tmp_path, imdb_dir):
     import pandas as pd
+
     from sentiment.model.predict import SentimentModel
     from sentiment.training.loop import TrainHooks, train
     cfg = smoke_cfg(tmp_path, imdb_dir, epochs=1, train_encoder_layers=-1, encoder_lr=1e-3,

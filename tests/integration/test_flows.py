@@ -126,6 +126,7 @@ def test_token_cache_task_reuses_the_cache_until_length_or_tokenizer_change(harn
 def _cased_tokenizer(dest: Path) -> Path:
     """The packaged WordPiece vocab without lower-casing: another tokenizer, same vocab file."""
     from transformers import BertConfig, BertTokenizerFast
+
     from sentiment.encoding.encoders import load_tokenizer, resolve
     vocab = load_tokenizer(resolve("minilm")).get_vocab()
     dest.mkdir(parents=True)
@@ -139,9 +140,10 @@ def _cased_tokenizer(dest: Path) -> Path:
 
 # ------------------------------------------------------------------------------------------
 def test_train_flow_and_every_gate_decision(harness, datasets, tmp_path):
+    from prefect.states import State
+
     from flows.promote import promote_sentiment
     from flows.train import train_sentiment
-    from prefect.states import State
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     name = "imdb-sentiment"
@@ -248,9 +250,10 @@ def test_train_flow_and_every_gate_decision(harness, datasets, tmp_path):
 
 # ------------------------------------------------------------------------------------------
 def test_validation_failure_stops_before_the_token_cache(harness, datasets, tmp_path):
-    from flows.train import train_sentiment
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from flows.train import train_sentiment
 
     params = _params(tmp_path, datasets["bad"])
     state = train_sentiment(**params, return_state=True)
@@ -285,6 +288,7 @@ def test_deployment_parameters_have_types_defaults_and_descriptions(flow_path):
     """What the Prefect UI shows for a deployment's parameters: each one typed, with its
     default and the description from the flow's docstring (as `prefect deploy` builds it)."""
     from prefect.utilities.callables import parameter_schema_from_entrypoint
+
     from sentiment.config import PRESETS
     schema = parameter_schema_from_entrypoint(str(REPO / flow_path)).model_dump_for_openapi()
     props = schema["properties"]

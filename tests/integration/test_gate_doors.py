@@ -37,8 +37,14 @@ DOORS = ("pipeline", "flow", "cli")
 def store(tmp_path_factory):
     """A SQLite store with, per case and door, a candidate version (tags only, as registration
     leaves them) and the case's baseline version."""
-    from sentiment.tracking.names import (BASELINE_ROLE, ROLE, VERSION_ACCURACY, VERSION_RUN_ID,
-                                          VERSION_TEST_SET, format_accuracy)
+    from sentiment.tracking.names import (
+        BASELINE_ROLE,
+        ROLE,
+        VERSION_ACCURACY,
+        VERSION_RUN_ID,
+        VERSION_TEST_SET,
+        format_accuracy,
+    )
     from sentiment.tracking.store import connect, ensure_experiment
     uri = f"sqlite:///{tmp_path_factory.mktemp('doors') / 'mlflow.db'}"
     _, client = connect(uri)

@@ -75,8 +75,8 @@ def test_folder_is_read_in_file_name_order(tmp_path):
 
 
 def test_bad_inputs_and_outputs_fail_in_one_line(tmp_path):
-    from sentiment.scoring.inputs import ScoringInputError, check_inputs
     from sentiment.scoring.batch import output_target
+    from sentiment.scoring.inputs import ScoringInputError, check_inputs
     good = _write(pd.DataFrame({"text": ["a"]}), tmp_path / "good.parquet")
     (tmp_path / "notes.txt").write_text("x")
     mixed = tmp_path / "mixed"
@@ -161,8 +161,8 @@ def test_cli_unreachable_tracking_server_fails_in_seconds(tmp_path):
 # ------------------------------------------------------------------------------------------
 
 def test_shards_keep_every_row_and_match_sentiment_model(scoring_store):
-    from sentiment.scoring import batch
     from sentiment.model.predict import SentimentModel
+    from sentiment.scoring import batch
     batch.forget_models()
     job = batch.resolve_model(scoring_store.model, scoring_store.uri)
     assert job["model_uri"] == f"models:/{NAME}/{scoring_store.version}"
@@ -210,8 +210,8 @@ def test_alias_is_pinned_to_its_version(scoring_store):
 
 
 def test_write_is_atomic_and_never_replaces_a_file(tmp_path, monkeypatch):
-    from sentiment.scoring.inputs import ScoringInputError
     from sentiment.scoring.batch import write_scores
+    from sentiment.scoring.inputs import ScoringInputError
     table = pd.DataFrame({"row": [0, 1], "probability": [0.2, 0.9]})
     target = tmp_path / "scores.parquet"
 
@@ -237,9 +237,9 @@ def test_write_is_atomic_and_never_replaces_a_file(tmp_path, monkeypatch):
 def test_scoring_run_in_mlflow(scoring_store):
     from mlflow import MlflowClient
 
-    from sentiment.tracking import scoring_run
     from sentiment.scoring import batch
     from sentiment.scoring.config import ScoringConfig
+    from sentiment.tracking import scoring_run
     cfg = ScoringConfig(input="in.parquet", output="out", tracking_uri=scoring_store.uri,
                         experiment="scoring-run-test")
     probs = [0.1, 0.6, 0.95, None]

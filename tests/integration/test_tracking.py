@@ -101,11 +101,9 @@ def _captured_output():
 def store(tmp_path_factory):
     from mlflow import MlflowClient
 
-    from sentiment.tracking import promotion
-    from sentiment.tracking import registry
-    from sentiment.tracking import training_run
-    from sentiment_cli.main import main as cli_main
     from sentiment.model.predict import SentimentModel
+    from sentiment.tracking import promotion, registry, training_run
+    from sentiment_cli.main import main as cli_main
 
     tmp = tmp_path_factory.mktemp("tracking")
     mp = pytest.MonkeyPatch()
@@ -396,8 +394,8 @@ def test_promotion_decide():
 
 
 def test_promote_gate(store):
-    from sentiment.tracking import promotion
     from sentiment.gate.decision import decide
+    from sentiment.tracking import promotion
     c = store.client
     first = store.first_promotion
     assert first["promoted"] and first["champion_before"] is None

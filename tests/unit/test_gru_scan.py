@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from sentiment.model import gru_scan
-from sentiment.model.gru_scan import head_forward, scan_head_forward
 from sentiment.model.bert_gru import GRUHead
+from sentiment.model.gru_scan import head_forward, scan_head_forward
 
 
 def _case(seed, B=6, T=11, E=12, H=8, bidirectional=True, layers=2, dropout=0.0, pad_extra=3):

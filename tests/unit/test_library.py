@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 import torch
 
-from sentiment.data import imdb
-from sentiment.encoding import encoders
 from sentiment.config import Config
+from sentiment.data import imdb
 from sentiment.data.imdb import DataError
-from sentiment.model.bert_gru import BERTGRUSentiment, count_parameters
+from sentiment.encoding import encoders
 from sentiment.encoding.tokenization import encode_texts, truncate
+from sentiment.model.bert_gru import BERTGRUSentiment, count_parameters
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,8 @@ def _write_parquet(path, df):
 
 
 def _frame(n=20):
-    return pd.DataFrame({"text": [f"review number {i}" for i in range(n)], "label": [i % 2 for i in range(n)]})
+    return pd.DataFrame({"text": [f"review number {i}" for i in range(n)],
+                         "label": [i % 2 for i in range(n)]})
 
 
 def test_missing_data_path_is_named(tmp_path):
@@ -299,10 +300,11 @@ def test_token_cache_hits_and_misses(tmp_path, imdb_dir):
 
 
 def test_state_cache_roundtrip(tmp_path, minilm):
-    from sentiment.training import state_cache
     from sentiment.encoding.tokenization import TokenizedSplit
+    from sentiment.training import state_cache
     encoder, tok = minilm
-    ids = [np.asarray(x, dtype=np.int32) for x in encode_texts(tok, ["a good film", "awful, just awful and long"], 32)]
+    texts = ["a good film", "awful, just awful and long"]
+    ids = [np.asarray(x, dtype=np.int32) for x in encode_texts(tok, texts, 32)]
     split = TokenizedSplit(ids, np.array([1, 0]), "fp-test")
     kw = dict(encoder_id="x", cache_dir=tmp_path, device=torch.device("cpu"), precision="fp32", pad_id=0)
     store, info = state_cache.get_or_build(encoder, split, **kw)
@@ -474,6 +476,7 @@ def test_preprocessing_spec_missing_or_malformed_is_one_line_naming_the_file(tmp
 def test_model_sizes_have_no_defaults_of_their_own():
     import inspect
     from dataclasses import MISSING, fields
+
     from sentiment.model.bert_gru import HeadConfig
     assert all(f.default is MISSING for f in fields(HeadConfig))
     params = list(inspect.signature(BERTGRUSentiment).parameters.values())
@@ -483,8 +486,8 @@ def test_model_sizes_have_no_defaults_of_their_own():
 
 
 def _checkpoint(tmp_path, cfg):
-    from sentiment.training.checkpoints import save_checkpoint
     from sentiment.model.bert_gru import GRUHead
+    from sentiment.training.checkpoints import save_checkpoint
     head = GRUHead(8, 4, 1, 1, True, 0.0)
     path = tmp_path / "last.safetensors"
     save_checkpoint(path, head, torch.optim.Adam(head.parameters()),
@@ -495,8 +498,9 @@ def _checkpoint(tmp_path, cfg):
 def test_resume_keys_are_the_fields_marked_resume(tmp_path, monkeypatch):
     import types
     from dataclasses import fields
-    from sentiment.training.checkpoints import ResumeError, check_resumable, resume_mismatches
+
     from sentiment.config import resume_keys
+    from sentiment.training.checkpoints import ResumeError, check_resumable, resume_mismatches
     cfg = Config.from_preset("smoke")
     marked = {f.name for f in fields(Config) if f.metadata.get("resume")}
     assert set(resume_keys()) == marked
