@@ -97,8 +97,9 @@ def _through(door, cfg) -> tuple[bool, str]:
                    cfg.baseline_model_name, "--min-accuracy", str(cfg.min_accuracy),
                    "--min-lift-over-baseline", str(cfg.min_lift_over_baseline)])
     line = out.getvalue().strip()
-    assert rc == (0 if " promoted: " in line else 1), line
     promoted = line.startswith("Version 1 promoted: ")
+    assert promoted or line.startswith("Version 1 not promoted: "), line
+    assert rc == (0 if promoted else 1), line  # the exit status says the verdict too
     return promoted, line.split(": ", 1)[1]
 
 
