@@ -116,9 +116,13 @@ def read_arrays(directory: Path, names: tuple[str, ...]) -> dict[str, np.ndarray
 
 
 def rebuild(vectorizer_cls, terms: list[str], **settings):
-    """An unfitted-looking vectorizer that transforms as the fitted one: scikit-learn takes the
-    vocabulary as given (columns in list order) and needs no fit for it."""
-    return vectorizer_cls(vocabulary=terms, **settings)
+    """A vectorizer that transforms as the fitted one did: scikit-learn takes the vocabulary as
+    given (columns in list order) and needs no fit for it."""
+    vectorizer = vectorizer_cls(vocabulary=terms, **settings)
+    # What the first transform would do anyway (scikit-learn's own check, used by transform):
+    # done now, so vocabulary_ exists before any transform and a bad list fails at load time.
+    vectorizer._validate_vocabulary()
+    return vectorizer
 
 
 def fit_and_test(fit, settings, splits) -> dict:
