@@ -28,6 +28,17 @@ from sentiment.common.texts import checked_texts
 
 KIND = "nbsvm"
 
+# Token patterns by name (Config.baseline_nb_tokens); the pattern itself is saved, so a loaded
+# model tokenizes as its training did whatever these names later mean.
+TOKEN_PATTERNS = {
+    # The TF-IDF baseline's: words of two or more letters or digits.
+    "words": files.TOKEN_PATTERN,
+    # Also one-letter words (the t of "don't", I, a) and the marks ! and ?, which n-grams turn
+    # into negations and emphasis ("don t like", "great !"); better on the validation split
+    # (benchmarks/README.md).
+    "marks": r"(?u)\b\w+\b|[!?]",
+}
+
 
 @dataclass(frozen=True)
 class NBSVMSettings:
@@ -104,7 +115,12 @@ class NBSVMModel:
         texts = checked_texts(texts)
         if not texts:
             return np.zeros(0, dtype=np.float64)
-        return self.vectorizer.transform(texts) @ self._w + self.intercept
+        return self.logits(self.vectorizer.transform(texts))
+
+    def logits(self, x) -> np.ndarray:
+        """Logits of reviews already vectorized by self.vectorizer (so one transform can serve
+        several classifiers over the same n-grams, as a settings search does)."""
+        return x @ self._w + self.intercept
 
     def predict_proba(self, texts) -> np.ndarray:
         """P(positive) per text (float64)."""
@@ -162,7 +178,8 @@ def fit(texts, labels, settings: NBSVMSettings) -> tuple[NBSVMModel, float]:
 def settings_from_config(cfg) -> NBSVMSettings:
     return NBSVMSettings(ngram_max=cfg.baseline_nb_ngram_max, min_df=cfg.baseline_nb_min_df,
                          max_features=cfg.baseline_nb_max_features, c=cfg.baseline_nb_c,
-                         alpha=cfg.baseline_nb_alpha)
+                         alpha=cfg.baseline_nb_alpha,
+                         token_pattern=TOKEN_PATTERNS[cfg.baseline_nb_tokens])
 
 
 def train_and_test(cfg, splits) -> dict:

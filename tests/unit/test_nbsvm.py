@@ -22,7 +22,8 @@ def _reviews(n: int, seed: int) -> tuple[list[str], np.ndarray]:
     """Short reviews whose class shows in a few words (and in accented, upper-case ones, so a
     loaded vectorizer must normalize as the fitted one did)."""
     rng = np.random.default_rng(seed)
-    pos, neg = ["great", "wonderful", "Café", "LOVED it"], ["awful", "boring", "naïve", "hated it"]
+    pos = ["great", "wonderful", "Café", "LOVED it"]
+    neg = ["awful", "boring", "naïve", "hated it"]
     filler = "the movie film plot actor scene story was and a of it this".split()
     texts, labels = [], []
     for i in range(n):
@@ -91,6 +92,20 @@ def test_save_load_round_trip_without_pickle(synthetic, tmp_path):
     texts = texts + ["CAFÉ was Wonderful!!", "naive, boring... HATED IT", "", "unseen words only"]
     np.testing.assert_array_equal(loaded.predict_proba(texts), model.predict_proba(texts))
     np.testing.assert_array_equal(loaded.decision_function(texts), model.decision_function(texts))
+
+
+def test_marks_tokens_round_trip(tmp_path):
+    texts, labels = _reviews(200, 2)
+    texts = [t + (" great !" if y else " don't ?") for t, y in zip(texts, labels)]
+    settings = nbsvm.NBSVMSettings(ngram_max=2, min_df=1, max_features=100_000, c=1.0,
+                                   token_pattern=nbsvm.TOKEN_PATTERNS["marks"])
+    model, _ = nbsvm.fit(texts, labels, settings)
+    terms = model.vocabulary()
+    assert {"!", "?", "t", "great !", "don t"} <= set(terms)
+    loaded = kinds.load(model.save(tmp_path / "nb"))
+    assert loaded.settings.token_pattern == nbsvm.TOKEN_PATTERNS["marks"]
+    probe = ["Great!", "I don't know?", "a b c ! ?"]
+    np.testing.assert_array_equal(loaded.predict_proba(probe), model.predict_proba(probe))
 
 
 def test_load_names_the_missing_file(synthetic, tmp_path):
@@ -184,9 +199,13 @@ def test_config_names_the_kinds_and_rejects_others():
 
 def test_settings_come_from_config():
     cfg = Config(baseline_kind="nbsvm", baseline_nb_ngram_max=2, baseline_nb_min_df=3,
-                 baseline_nb_max_features=1234, baseline_nb_c=0.5, baseline_nb_alpha=0.25)
+                 baseline_nb_max_features=1234, baseline_nb_c=0.5, baseline_nb_alpha=0.25,
+                 baseline_nb_tokens="marks")
     s = nbsvm.settings_from_config(cfg)
     assert (s.ngram_max, s.min_df, s.max_features, s.c, s.alpha) == (2, 3, 1234, 0.5, 0.25)
+    assert s.token_pattern == nbsvm.TOKEN_PATTERNS["marks"]
+    tokens = Config.__dataclass_fields__["baseline_nb_tokens"].metadata["choices"]
+    assert set(tokens) == set(nbsvm.TOKEN_PATTERNS)
 
 
 @pytest.mark.slow
