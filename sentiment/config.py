@@ -162,12 +162,26 @@ class Config:
                                                 "of the same model to finish.")
 
     # --- bag-of-words baseline (the model a champion must beat) --------------------------
+    baseline_kind: str = _f("tfidf", "Baseline model: 'tfidf' (TF-IDF word n-grams + logistic "
+                                     "regression, the baseline_* fields) or 'nbsvm' (binarized "
+                                     "word n-grams scaled by Naive Bayes log-count ratios + "
+                                     "logistic regression, the baseline_nb_* fields).",
+                            ("tfidf", "nbsvm"))
     baseline_ngram_max: int = _f(2, "Baseline TF-IDF: longest word n-gram (1: words only, "
                                     "2: and word pairs).")
     baseline_min_df: int = _f(2, "Baseline TF-IDF: drop n-grams seen in fewer training reviews.")
     baseline_max_features: int = _f(200_000, "Baseline TF-IDF: keep the most frequent n-grams.")
     # 8 was the best of 1, 2, 4, 8, 16 on the full validation split (benchmarks/README.md).
     baseline_c: float = _f(8.0, "Baseline logistic regression: inverse L2 strength (C).")
+    baseline_nb_tokens: str = _f("words", "Baseline NBSVM tokens: 'words' (two or more letters "
+                                          "or digits, as TF-IDF's) or 'marks' (also one-letter "
+                                          "words and the marks ! and ?).", ("words", "marks"))
+    baseline_nb_ngram_max: int = _f(3, "Baseline NBSVM: longest word n-gram.")
+    baseline_nb_min_df: int = _f(2, "Baseline NBSVM: drop n-grams seen in fewer training reviews.")
+    baseline_nb_max_features: int = _f(1_000_000, "Baseline NBSVM: keep the most frequent n-grams.")
+    baseline_nb_c: float = _f(1.0, "Baseline NBSVM logistic regression: inverse L2 strength (C).")
+    baseline_nb_alpha: float = _f(1.0, "Baseline NBSVM: count added to every n-gram's positive and "
+                                        "negative review counts before their log ratio.")
     baseline_model_name: str = _f("imdb-sentiment-baseline",
                                   "Registered model name of the baseline in the MLflow registry.")
 
@@ -182,7 +196,8 @@ class Config:
             if choices and getattr(self, f.name) not in choices:
                 problems.append(f"{f.name}={getattr(self, f.name)!r} is not one of {list(choices)}")
         positive = ["epochs", "batch_size", "eval_batch_size", "hidden_dim", "output_dim", "n_layers",
-                    "baseline_ngram_max", "baseline_min_df", "baseline_max_features"]
+                    "baseline_ngram_max", "baseline_min_df", "baseline_max_features",
+                    "baseline_nb_ngram_max", "baseline_nb_min_df", "baseline_nb_max_features"]
         problems += [f"{n} must be >= 1, got {getattr(self, n)}" for n in positive if getattr(self, n) < 1]
         for n in ("max_train", "max_valid", "max_test", "num_threads"):
             v = getattr(self, n)
@@ -194,8 +209,9 @@ class Config:
             problems.append(f"dropout must be in [0, 1), got {self.dropout}")
         if not 3 <= self.max_length <= 512:
             problems.append(f"max_length must be in [3, 512], got {self.max_length}")
-        if self.baseline_c <= 0:
-            problems.append(f"baseline_c must be > 0, got {self.baseline_c}")
+        for n in ("baseline_c", "baseline_nb_c", "baseline_nb_alpha"):
+            if getattr(self, n) <= 0:
+                problems.append(f"{n} must be > 0, got {getattr(self, n)}")
         if self.lr <= 0:
             problems.append(f"lr must be > 0, got {self.lr}")
         if not 0.0 <= self.balance_low <= self.balance_high <= 1.0:

@@ -15,12 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from sentiment.common.files import atomic_path, atomic_write_text
+from sentiment.baseline import shared as files
+from sentiment.baseline.shared import SETTINGS, VOCABULARY, WEIGHTS  # noqa: F401 (the format)
+from sentiment.common.files import atomic_write_text
 from sentiment.common.texts import checked_texts
-
-VOCABULARY = "vocabulary.json"
-WEIGHTS = "weights.safetensors"
-SETTINGS = "baseline_config.json"
 
 
 @dataclass(frozen=True)
@@ -42,7 +40,7 @@ class BaselineSettings:
                   dtype=np.float32)
         if vocabulary is None:
             return TfidfVectorizer(min_df=self.min_df, max_features=self.max_features, **kw)
-        return TfidfVectorizer(vocabulary=vocabulary, **kw)
+        return files.rebuild(TfidfVectorizer, vocabulary, **kw)
 
 
 class BaselineModel:
@@ -62,36 +60,28 @@ class BaselineModel:
         return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
 
     def vocabulary(self) -> list[str]:
-        vocab = self.vectorizer.vocabulary_
-        terms = [""] * len(vocab)
-        for term, i in vocab.items():
-            terms[i] = term
-        return terms
+        return files.terms_of(self.vectorizer)
 
     def save(self, directory: str | Path) -> Path:
-        from safetensors.numpy import save_file
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(d / VOCABULARY, json.dumps(self.vocabulary(), ensure_ascii=False))
-        with atomic_path(d / WEIGHTS) as tmp:
-            save_file({"idf": self.vectorizer.idf_.astype(np.float32), "coef": self.coef,
-                       "intercept": np.array([self.intercept], dtype=np.float32)}, str(tmp))
+        files.write_vocabulary(d, self.vocabulary())
+        files.write_arrays(d, {"idf": self.vectorizer.idf_.astype(np.float32), "coef": self.coef,
+                               "intercept": np.array([self.intercept], dtype=np.float32)})
         atomic_write_text(d / SETTINGS, json.dumps(asdict(self.settings), indent=2))
         return d
 
 
 def load(directory: str | Path) -> BaselineModel:
-    from safetensors.numpy import load_file
     d = Path(directory)
-    missing = [f for f in (VOCABULARY, WEIGHTS, SETTINGS) if not (d / f).is_file()]
-    if missing:
-        raise FileNotFoundError(f"{d}: not a saved baseline (missing {', '.join(missing)})")
+    files.require_files(d)
+    raw = files.read_settings(d, "tfidf")
     try:
-        settings = BaselineSettings(**json.loads((d / SETTINGS).read_text()))
-        vocabulary = json.loads((d / VOCABULARY).read_text(encoding="utf-8"))
-        weights = load_file(str(d / WEIGHTS))
-    except (ValueError, TypeError, OSError) as e:
-        raise ValueError(f"{d}: unreadable baseline files ({e})") from e
+        settings = BaselineSettings(**raw)
+    except TypeError as e:  # a key missing or unknown: an edited file
+        raise ValueError(f"{d / SETTINGS}: damaged ({e})") from e
+    vocabulary = files.read_vocabulary(d)
+    weights = files.read_arrays(d, ("idf", "coef", "intercept"))
     if not (len(vocabulary) == len(weights["idf"]) == len(weights["coef"])):
         raise ValueError(f"{d}: vocabulary, IDF and weights disagree in size "
                          f"({len(vocabulary)}, {len(weights['idf'])}, {len(weights['coef'])})")
@@ -121,13 +111,4 @@ def settings_from_config(cfg) -> BaselineSettings:
 
 def train_and_test(cfg, splits) -> dict:
     """Fit on the training split, score the test split: the model, its test metrics and probs."""
-    from sentiment.evaluation.metrics import classification_metrics
-    model, fit_s = fit(splits.train["text"], splits.train["label"], settings_from_config(cfg))
-    t = time.perf_counter()
-    probs = model.predict_proba(splits.test["text"].tolist())
-    test_s = time.perf_counter() - t
-    metrics = classification_metrics(splits.test["label"].to_numpy(), probs)
-    return {"model": model, "test": metrics, "probs": probs,
-            "timings": {"fit_s": fit_s, "test_s": test_s},
-            "n_features": len(model.coef), "split_sizes": splits.sizes(),
-            "data_fingerprint": splits.fingerprint}
+    return files.fit_and_test(fit, settings_from_config(cfg), splits)
