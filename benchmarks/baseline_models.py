@@ -102,6 +102,7 @@ def run_tfidf(splits, cfg) -> dict:
 
 def nbsvm_grid(splits, args) -> list[dict]:
     from scipy.special import expit
+
     from sentiment.baseline import nbsvm
     ytr = splits.train["label"].to_numpy()
     rows = []

@@ -37,9 +37,8 @@ def load_predictor(cfg: Config, model: Optional[str]):
         from sentiment.tracking.model_uri import load_model_uri
         from sentiment.tracking.store import tracking_uri
         return load_model_uri(model, tracking_uri(cfg), cfg.probe_timeout_s)
-    from sentiment.model.predict import SentimentModel
-    return SentimentModel.load(model or cfg.run_dir, device=cfg.device,
-                               batch_size=cfg.eval_batch_size)
+    from sentiment.blend.blended_model import load_predictor as load_folder
+    return load_folder(model or cfg.run_dir, device=cfg.device, batch_size=cfg.eval_batch_size)
 
 
 def _shown(text: str) -> str:

@@ -28,6 +28,23 @@ def train_and_test(cfg, splits) -> dict:
     return module_for(cfg.baseline_kind).train_and_test(cfg, splits)
 
 
+def describe(kind: str, settings, n_features: int) -> str:
+    """The model in a phrase, for run and version descriptions."""
+    grams = f"word 1-{settings.ngram_max} grams ({n_features} features)"
+    if kind == "nbsvm":
+        return (f"NBSVM: binarized {grams} scaled by Naive Bayes log-count ratios + logistic "
+                f"regression (C={settings.c:g})")
+    return f"TF-IDF {grams} + logistic regression (C={settings.c:g})"
+
+
+def baseline_splits(cfg):
+    """The splits the bag-of-words model learns and is tested on: the model's validation and
+    test reviews, and ``cfg.baseline_max_train`` training reviews (None: the whole training
+    split, also when the model itself trains on a subset)."""
+    from sentiment.data.imdb import load_splits
+    return load_splits(cfg.replace(max_train=cfg.baseline_max_train))
+
+
 def load(directory: str | Path):
     """The saved baseline in `directory`, whichever kind its settings file names."""
     d = Path(directory)

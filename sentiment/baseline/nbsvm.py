@@ -88,7 +88,9 @@ def fit_classifier(xr, labels, c: float) -> tuple[np.ndarray, float]:
     from sklearn.linear_model import LogisticRegression
     # liblinear's dual solver: single-threaded (seconds whatever else runs) and quicker than
     # the primal one when n-grams far outnumber reviews, as here.
-    clf = LogisticRegression(C=c, solver="liblinear", dual=True, max_iter=1000)
+    # liblinear shuffles with the global RNG unless given a seed: a fixed one makes the same
+    # reviews give the same model, as the baseline and the blend's part must.
+    clf = LogisticRegression(C=c, solver="liblinear", dual=True, max_iter=1000, random_state=0)
     clf.fit(xr, np.asarray(labels))
     return clf.coef_[0], float(clf.intercept_[0])
 

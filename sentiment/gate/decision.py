@@ -153,6 +153,10 @@ def markdown_report(model_name: str, promoted: bool, reason: str, candidate: dic
             f"| baseline | {base_what} | {_fmt(base.get('accuracy') if base else None)} | "
             f"{_signed(compared.get('lift_over_baseline'))} (lift) |",
         ]
+        # A blended candidate: each of its parts alone, on the same reviews.
+        for part, acc in (compared.get("candidate_parts") or {}).items():
+            lines.insert(-2, f"| candidate's {part.replace('_', '-')} part alone | version "
+                             f"{candidate['version']} | {_fmt(acc)} | |")
         if champ and champ.get("note"):
             lines += ["", f"Champion: {champ['note']}"]
     lines += [

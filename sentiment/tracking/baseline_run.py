@@ -13,8 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sentiment.baseline import tfidf
-from sentiment.data.imdb import load_splits
+from sentiment.baseline import kinds
 from sentiment.tracking import provenance
 from sentiment.tracking.logged_model import (
     ensure_registered_model,
@@ -41,7 +40,7 @@ from sentiment.tracking.store import connect, ensure_experiment, tracking_uri
 log = logging.getLogger(__name__)
 
 # Config fields that decide which reviews the baseline sees: logged as the run's params.
-DATA_FIELDS = ("data", "split_seed", "train_fraction", "max_train", "max_valid", "max_test")
+DATA_FIELDS = ("data", "split_seed", "train_fraction", "max_valid", "max_test")
 # What the baseline's pyfunc imports: no torch, no transformers.
 BASELINE_PACKAGES = ("mlflow", "safetensors", "numpy", "pandas", "scikit-learn")
 
@@ -62,8 +61,8 @@ def _tags(cfg, splits, res: dict, extra: dict | None) -> dict:
     n = res["split_sizes"]
     s = res["model"].settings
     source = provenance.data_source(cfg.data)
-    description = (f"{cfg.preset} preset baseline: TF-IDF word 1-{s.ngram_max} grams "
-                   f"({res['n_features']} features) + logistic regression (C={s.c:g}), "
+    description = (f"{cfg.preset} preset baseline: "
+                   f"{kinds.describe(cfg.baseline_kind, s, res['n_features'])}, "
                    f"{n['train']} train / {n['test']} test reviews from {source}")
     own = {DATA_FINGERPRINT: splits.fingerprint, DATA_SOURCE: source, "preset": cfg.preset}
     # The role and the test set describe what this run is; a caller's tag cannot rename them.
@@ -72,9 +71,9 @@ def _tags(cfg, splits, res: dict, extra: dict | None) -> dict:
 
 
 BASELINE_DESCRIPTION = (
-    "IMDB review sentiment, the bag-of-words baseline: TF-IDF over word "
-    "1-2 grams and a logistic regression, trained beside every training run on its "
-    "training split. A promoted model must beat it on the same test set. Input: a "
+    "IMDB review sentiment, the bag-of-words baseline: word n-grams (TF-IDF or NBSVM) and a "
+    "logistic regression, trained beside every training run on the training split. A "
+    "promoted model must beat it on the same test set. Input: a "
     "`text` column; output: `probability` (P(positive)) and `label`.")
 
 
@@ -93,8 +92,8 @@ def train_baseline(cfg, tags: dict[str, str] | None = None) -> dict:
     uri = tracking_uri(cfg)
     mlflow, client = connect(uri, cfg)
     exp_id = ensure_experiment(client, cfg.experiment, uri)
-    splits = load_splits(cfg)
-    res = tfidf.train_and_test(cfg, splits)
+    splits = kinds.baseline_splits(cfg)
+    res = kinds.train_and_test(cfg, splits)
     test = res["test"]
     name = cfg.baseline_model_name
     run_name = f"{cfg.preset}-baseline-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -126,7 +125,8 @@ def train_baseline(cfg, tags: dict[str, str] | None = None) -> dict:
             tags={VERSION_ACCURACY: format_accuracy(acc), VERSION_TEST_SET: splits.test_fingerprint,
                   VERSION_RUN_ID: run_id, DATA_FINGERPRINT: splits.fingerprint,
                   ROLE: BASELINE_ROLE},
-            description=f"TF-IDF + logistic regression, test accuracy {acc:.4f} on test set "
+            description=f"{kinds.describe(cfg.baseline_kind, res['model'].settings, res['n_features'])}"
+                        f", test accuracy {acc:.4f} on test set "
                         f"`{splits.test_fingerprint}` ({test['n']} reviews), from run "
                         f"`{run_id}`.")
         try:

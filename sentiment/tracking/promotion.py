@@ -25,6 +25,7 @@ from sentiment.tracking.names import (
     CONFIG_ARTIFACT,
     DATA_FINGERPRINT,
     DATA_SOURCE,
+    PART_ACCURACY,
     ROLE,
     VERSION_ACCURACY,
     VERSION_RUN_ID,
@@ -79,6 +80,19 @@ def baseline_on_test_set(client, name: str, test_set: str | None) -> dict | None
     return {"accuracy": _version_accuracy(client, newest), "test_set": test_set,
             "run_id": (newest.tags or {}).get(VERSION_RUN_ID) or newest.run_id,
             "version": int(newest.version)}
+
+
+def candidate_parts(mv) -> dict[str, float]:
+    """A blended version's parts alone ({part: test accuracy}), from its tags; {} otherwise."""
+    from sentiment.blend.fit import PARTS
+    tags = mv.tags or {}
+    found = {}
+    for part in PARTS:
+        try:
+            found[part] = float(tags[PART_ACCURACY.format(part=part)])
+        except (KeyError, ValueError):
+            pass
+    return found
 
 
 def _champion(client, name: str):
@@ -269,6 +283,7 @@ def promote(cfg, version: int | None = None, baseline: dict | None = None) -> di
         if champ is not None:
             before = {"version": int(champ.version), "accuracy": _version_accuracy(client, champ)}
         after_v = candidate if promoted else before
+        compared["candidate_parts"] = candidate_parts(cand)
         md = gate.markdown_report(name, promoted, reason, candidate, before, after_v,
                                        cfg.min_accuracy, cfg.min_improvement, compared,
                                        cfg.min_lift_over_baseline)
@@ -283,7 +298,8 @@ def promote(cfg, version: int | None = None, baseline: dict | None = None) -> di
                   "champion_rescored": str(bool(champion_cmp and champion_cmp.get("rescored"))).lower(),
                   "baseline_accuracy": _fmt_opt(base_cmp and base_cmp.get("accuracy")),
                   "baseline_run_id": (base_cmp or {}).get("run_id") or "",
-                  "lift_over_baseline": _fmt_opt(compared.get("lift_over_baseline"))}
+                  "lift_over_baseline": _fmt_opt(compared.get("lift_over_baseline")),
+                  **{f"{p}_accuracy": _fmt_opt(a) for p, a in compared["candidate_parts"].items()}}
         n = _record(client, name, cand, record, md)
     return {"promoted": promoted, "reason": reason, "model_name": name, "candidate": candidate,
             "champion_before": before, "champion_after": after_v, "compared": compared,

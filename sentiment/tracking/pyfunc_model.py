@@ -3,7 +3,8 @@
 ``registry.register_model`` passes this file's *path* as ``python_model``: MLflow copies the file
 into the model and runs it on load, so no pickle of ours is ever written or read. The artifacts
 are plain files: ``head`` (head.safetensors + head_config.json) and ``encoder`` (config,
-safetensors weights, tokenizer files); the bag-of-words baseline has ``baseline`` alone
+safetensors weights, tokenizer files; a blended model's ``head`` also holds ``blend/``: the
+bag-of-words part and the stacker); the bag-of-words baseline has ``baseline`` alone
 (vocabulary.json, weights.safetensors, baseline_config.json). The ``sentiment`` package travels
 in the model's ``code/`` folder (``code_paths``), which MLflow puts first on ``sys.path`` before
 running this file, so a machine without this repository can load the model.
@@ -107,11 +108,12 @@ class SentimentPyfunc(PythonModel):
             from sentiment.baseline.tfidf import load
             self.model = load(context.artifacts[BASELINE_ARTIFACT])
             return
-        from sentiment.model.predict import SentimentModel
-        # SENTIMENT_DEVICE lets a server pin the device (e.g. cpu on a shared GPU box).
-        self.model = SentimentModel.load(context.artifacts[HEAD_ARTIFACT],
-                                         encoder_dir=context.artifacts[ENCODER_ARTIFACT],
-                                         device=os.environ.get("SENTIMENT_DEVICE", "auto"))
+        from sentiment.blend.blended_model import load_predictor
+        # SENTIMENT_DEVICE lets a server pin the device (e.g. cpu on a shared GPU box). A
+        # blended model's bag-of-words part and stacker sit in the head folder (blend/).
+        self.model = load_predictor(context.artifacts[HEAD_ARTIFACT],
+                                    encoder_dir=context.artifacts[ENCODER_ARTIFACT],
+                                    device=os.environ.get("SENTIMENT_DEVICE", "auto"))
 
     # A DataFrame type hint tells MLflow the input arrives as the logged signature describes
     # (a `text` column) and asks for no schema inference of its own; without a hint MLflow

@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from sentiment.blend.fit import PARTS
 from sentiment.encoding import preprocessing
 from sentiment.tracking.logged_model import (
     ensure_registered_model,
@@ -27,6 +28,7 @@ from sentiment.tracking.names import (
     ENCODER_ARTIFACT,
     HEAD_ARTIFACT,
     MODEL_NAME_IN_RUN,
+    PART_ACCURACY,
     RUN_TEST_SET,
     VERSION_ACCURACY,
     VERSION_RUN_ID,
@@ -146,6 +148,10 @@ def version_tags(run, spec, acc: float) -> dict:
             "truncation": spec.truncation}
     if run.data.tags.get(RUN_TEST_SET):
         tags[VERSION_TEST_SET] = run.data.tags[RUN_TEST_SET]
+    for part in PARTS:  # a blended model: each part alone, for the gate's table
+        value = run.data.metrics.get(PART_ACCURACY.format(part=part))
+        if value is not None:
+            tags[PART_ACCURACY.format(part=part)] = format_accuracy(value)
     return tags
 
 
@@ -182,9 +188,14 @@ def _log_model(mlflow, client, run, head_dir: Path, spec, fingerprint: str):
     return info.model_id, info.model_uri
 
 
-def _describe(spec, acc: float, fingerprint: str, run_id: str) -> str:
-    return (f"Encoder `{spec.encoder}`, max_length {spec.max_length} ({spec.truncation}), test "
-            f"accuracy {acc:.4f}, data fingerprint `{fingerprint}`, from run `{run_id}`.")
+def _describe(spec, acc: float, fingerprint: str, run_id: str, tags: dict) -> str:
+    parts = [f"{p.replace('_', '-')} alone {float(tags[PART_ACCURACY.format(part=p)]):.4f}"
+             for p in PARTS if PART_ACCURACY.format(part=p) in tags]
+    what = (f"Encoder `{spec.encoder}`" + (" blended with the bag-of-words model" if parts else "")
+            + f", max_length {spec.max_length} ({spec.truncation}), test accuracy {acc:.4f}")
+    if parts:
+        what += f" ({', '.join(parts)})"
+    return f"{what}, data fingerprint `{fingerprint}`, from run `{run_id}`."
 
 
 def _finish_version(client, name: str, mv, tags: dict, description: str,
@@ -232,7 +243,7 @@ def register_model(run_id: str, run_dir: str, cfg) -> dict:
     acc = _run_accuracy_checked(run, Path(run_dir))
     fingerprint = run.data.tags.get(DATA_FINGERPRINT, "")
     tags = version_tags(run, spec, acc)
-    description = _describe(spec, acc, fingerprint, run_id)
+    description = _describe(spec, acc, fingerprint, run_id, tags)
     ensure_registered_model(client, name)
     mv = _version_of_run(client, name, run_id)
     if mv is not None:

@@ -198,7 +198,12 @@ def _train_tracked(cfg, validation_report_dir, tags) -> dict:
                         hooks=TrainHooks(on_step=hooks.on_step, on_epoch=hooks.on_epoch))
 
         t = summary["test"]
-        final = {**{f"test_{k}": t[k] for k in TEST_METRICS if k in t},
+        # A blended model's test_* are the blend's; each part's are "<part>_test_*".
+        parts = {f"{p}_test_{k}": m[k] for p, m in summary.get("parts", {}).items()
+                 for k in TEST_METRICS if k in m}
+        stacker = {f"blend/{k}": v for k, v in summary.get("blend", {}).get("stacker", {}).items()
+                   if isinstance(v, (int, float))}
+        final = {**{f"test_{k}": t[k] for k in TEST_METRICS if k in t}, **parts, **stacker,
                  "test_loss": summary["test_loss"], "best_epoch": summary["best_epoch"],
                  "best_val_loss": summary["best_val_loss"],
                  **{f"time/{k}": v for k, v in summary["timings"].items()}}
@@ -242,8 +247,9 @@ def _log_validation_report(mlflow, path: str) -> None:
 
 
 def example_predictions(run_dir: str | Path, cfg, texts: list[str] | None = None) -> list[dict]:
-    from sentiment.model.predict import EXAMPLES, SentimentModel
-    model = SentimentModel.load(run_dir, device=cfg.device, batch_size=cfg.eval_batch_size)
+    from sentiment.blend.blended_model import load_predictor
+    from sentiment.model.predict import EXAMPLES
+    model = load_predictor(run_dir, device=cfg.device, batch_size=cfg.eval_batch_size)
     texts = list(texts or EXAMPLES)
     return [{"text": t, **p} for t, p in zip(texts, model.predict(texts))]
 

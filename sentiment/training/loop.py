@@ -33,7 +33,7 @@ from sentiment.training import run_folder, state_cache
 from sentiment.training.checkpoints import BEST, CHECKPOINT, load_checkpoint, resume_point, save_checkpoint
 from sentiment.training.features import build_features, head_autocast
 from sentiment.training.optimization import Optimizers
-from sentiment.training.outputs import METRICS, TEST_PREDICTIONS
+from sentiment.training.outputs import METRICS, TEST_PREDICTIONS, VALID_PREDICTIONS
 
 
 @dataclass
@@ -84,6 +84,12 @@ def run_epoch(model, feats, batches, criterion, device, optimizer=None, hooks=No
     seconds = time.perf_counter() - t0
     return {"loss": total_loss / max(n, 1), "acc": total_correct / max(n, 1), "seconds": seconds,
             "tokens_per_s": tokens / max(seconds, 1e-9), "steps": len(batches), "probs": probs}
+
+
+def save_predictions(path: Path, labels, probs) -> None:
+    import pandas as pd
+    with atomic_path(path) as tmp:
+        pd.DataFrame({"label": labels, "prob": probs}).to_parquet(tmp)
 
 
 def epoch_batches(cfg, feats, epoch: int) -> list:
@@ -227,6 +233,9 @@ def fit(cfg, prep: Prepared, hooks: TrainHooks | None = None) -> dict:
         if va["loss"] < best_val:
             best_val, best_epoch = va["loss"], epoch + 1
             model_folder.save_trained(run_dir / BEST, model)
+            # The blend's rule is fitted on the best epoch's validation predictions; kept on disk
+            # so a resumed run still has them.
+            save_predictions(run_dir / VALID_PREDICTIONS, valid_f.labels, va["probs"])
         save_checkpoint(ckpt, model.head, optimizer.head,
                         {"epoch": epoch + 1, "history": history, "best_val_loss": best_val,
                          "best_epoch": best_epoch, "global_step": step, "config": cfg.to_dict()},
@@ -284,9 +293,25 @@ def _train(cfg, splits, hooks: TrainHooks) -> dict:
                       model.encoder_state())
     import pandas as pd
     test_df = prep.splits.test
+    columns = {"text": test_df["text"], "label": test_df["label"], "prob": te["probs"]}
+    blend = None
+    if cfg.blend:
+        from sentiment.blend.fit import fit_blend
+        valid_probs = pd.read_parquet(run_dir / VALID_PREDICTIONS)["prob"].to_numpy()
+        blend = fit_blend(cfg, prep.splits, valid_probs, te["probs"], model_dir)
+        timings["blend_s"] = blend["seconds"]
+        parts = {p: classification_metrics(test_f.labels, probs)
+                 for p, probs in blend["parts"].items()}
+        test_metrics = classification_metrics(test_f.labels, blend["test_probs"])
+        columns.update(prob=blend["test_probs"],
+                       **{f"prob_{p}": probs for p, probs in blend["parts"].items()})
+        hooks.report("Blend: " + " | ".join(f"{p} {m['accuracy'] * 100:.2f}%"
+                                            for p, m in parts.items())
+                     + f" | blend {test_metrics['accuracy'] * 100:.2f}% (encoder share "
+                       f"{blend['stacker']['encoder_share']:.2f}, fitted on "
+                       f"{blend['stacker']['n']} validation reviews)")
     with atomic_path(run_dir / TEST_PREDICTIONS) as tmp:
-        pd.DataFrame({"text": test_df["text"], "label": test_df["label"],
-                      "prob": te["probs"]}).to_parquet(tmp)
+        pd.DataFrame(columns).to_parquet(tmp)
     timings["total_s"] = time.perf_counter() - t_all
     summary = {
         "run_dir": str(run_dir), "model_dir": str(model_dir), "device": str(prep.device),
@@ -299,5 +324,8 @@ def _train(cfg, splits, hooks: TrainHooks) -> dict:
                         for k, v in prep.cache_info.items()},
         "config": cfg.to_dict(),
     }
+    if blend is not None:
+        summary["parts"] = parts  # each part's test metrics on the same reviews
+        summary["blend"] = {"stacker": blend["stacker"], "bag_of_words": blend["bag_of_words"]}
     atomic_write_text(run_dir / METRICS, json.dumps(summary, indent=2))
     return summary

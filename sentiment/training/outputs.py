@@ -2,4 +2,5 @@
 the reports read back. A module of its own so readers need not import torch."""
 
 METRICS = "metrics.json"                      # the run's summary: config, history, test metrics
-TEST_PREDICTIONS = "test_predictions.parquet"  # text, label, prob per test review
+TEST_PREDICTIONS = "test_predictions.parquet"  # text, label, prob (+ each part's) per test review
+VALID_PREDICTIONS = "valid_predictions.parquet"  # label, prob of the best epoch per validation review
