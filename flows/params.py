@@ -16,6 +16,8 @@ NOT_CONFIG = ("preset", "overrides", "promote", "version")
 DEFAULT_PRESET: str = Config.preset
 PRESET_HELP = preset_help("parameters")
 OVERRIDES_HELP = 'Any other Config field by name, as a JSON object, e.g. {"lr": 0.0003}.'
+PROMOTE_HELP = "Run the promotion gate after registering; off: register only."
+VERSION_HELP = "The model version to gate. Empty: the newest."
 
 
 def config_from_params(params: dict[str, Any]) -> Config:
@@ -37,26 +39,35 @@ def params_for(flow_fn, cfg: Config, **flow_only: Any) -> dict[str, Any]:
     return {"preset": cfg.preset, **named, "overrides": rest or None, **flow_only}
 
 
-def documented(config_cls, empty: Callable[[dataclasses.Field], str], **own: str):
-    """Decorator (under ``@flow``): the flow's ``Args:`` section written from `config_cls`'s
-    help texts, so the deployment's parameter form says what the library says, never a copy.
-    Parameters that are not fields of `config_cls` are described by `own`; `empty(field)` says
-    what an empty value means."""
-    def wrap(fn):
-        fields = {f.name: f for f in dataclasses.fields(config_cls)}
-        lines = []
-        for name, param in inspect.signature(fn).parameters.items():
-            if name in own:
-                text = own[name]
-            else:
-                f = fields[name]  # a flow parameter that is no field is a mistake: fail here
-                text = f.metadata["help"]
-                if param.default is not inspect.Parameter.empty:  # required ones have no "empty"
-                    text += f" Empty: {empty(f)}."
-            lines.append(f"    {name}: {text}")  # one line each: the form shows it as written
-        fn.__doc__ = inspect.cleandoc(fn.__doc__ or "") + "\n\nArgs:\n" + "\n".join(lines)
-        return fn
-    return wrap
+def args_doc(fn, config_cls, empty: Callable[[dataclasses.Field], str], **own: str) -> dict:
+    """{parameter: description} that a flow's docstring ``Args:`` section must hold: the help
+    of `config_cls`'s field of that name (and what an empty value means, for an optional one),
+    or `own` for parameters that are no field. Prefect reads the deployment form's
+    descriptions from the source file without running it, so the flows keep the text as
+    literal docstrings and a test checks them against this, the one source."""
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    out = {}
+    for name, param in inspect.signature(fn).parameters.items():
+        if name in own:
+            out[name] = own[name]
+            continue
+        f = fields[name]  # a flow parameter that is no field is a mistake: fail here
+        text = f.metadata["help"]
+        if param.default is not inspect.Parameter.empty:  # required ones have no "empty"
+            text += f" Empty: {empty(f)}."
+        out[name] = text
+    return out
+
+
+def args_section(docs: dict, width: int = 96) -> str:
+    """`docs` as a Google-style ``Args:`` section, wrapped for the source file."""
+    import textwrap
+    lines = ["Args:"]
+    for name, text in docs.items():
+        lines.append(textwrap.fill(f"{name}: {text}", width=width, initial_indent="    ",
+                                   subsequent_indent="        ", break_on_hyphens=False,
+                                   break_long_words=False))
+    return "\n".join(lines)
 
 
 def preset_value(_field: dataclasses.Field) -> str:

@@ -19,20 +19,13 @@ from flows.artifacts import publish_decision
 from flows.failure import failed
 from flows.params import (
     DEFAULT_PRESET,
-    OVERRIDES_HELP,
-    PRESET_HELP,
     config_from_params,
-    documented,
-    preset_value,
 )
-from sentiment.config import Config
 from tasks import promote_model
 
 
 # As train-sentiment: nothing persisted, a failure returned as a state (flows/failure.py).
 @flow(name="promote-sentiment", persist_result=False)
-@documented(Config, preset_value, preset=PRESET_HELP, overrides=OVERRIDES_HELP,
-            version="The model version to gate. Empty: the newest.")
 def promote_sentiment(
     version: Optional[int] = None,
     preset: Literal["smoke", "quick", "full", "homework"] = DEFAULT_PRESET,
@@ -47,6 +40,26 @@ def promote_sentiment(
 
     Every parameter but `version`, `preset` and `overrides` is the `sentiment.config.Config`
     field of that name, described by its help; left empty, it keeps the preset's value.
+
+    Args:
+        version: The model version to gate. Empty: the newest.
+        preset: Named preset the other parameters override: smoke (seconds, for checks), quick
+            (minutes on 2 CPU cores; what `make run` trains), full (the full 17,500 / 7,500 /
+            25,000 split), homework (the original model: frozen encoder, the full split at 512
+            tokens).
+        tracking_uri: MLflow tracking URI (None: $MLFLOW_TRACKING_URI or the local SQLite store
+            under mlflow/). Empty: the preset's value.
+        model_name: Registered model name in the MLflow registry. Empty: the preset's value.
+        min_accuracy: Promotion gate: minimum test accuracy for the champion alias. Empty: the
+            preset's value.
+        min_improvement: Promotion gate: minimum test-accuracy gain over the champion on the
+            candidate's test set; 0 means strictly better, a negative margin tolerates that much
+            loss. Empty: the preset's value.
+        min_lift_over_baseline: Promotion gate: minimum test-accuracy gain over the bag-of-words
+            baseline tested on the candidate's test set; 0 means strictly better, a negative
+            margin tolerates that much loss, -1 switches the rule off (no baseline needed).
+            Empty: the preset's value.
+        overrides: Any other Config field by name, as a JSON object, e.g. {"lr": 0.0003}.
     """
     params = locals()  # first statement: exactly the parameters
     try:

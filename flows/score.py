@@ -21,7 +21,6 @@ from prefect.states import Failed
 
 from flows.failure import failed
 from flows.mlflow_link import mlflow_run_url
-from flows.params import documented, field_default
 from flows.run_tags import flow_run_tags
 from sentiment.scoring import batch
 from sentiment.scoring.config import ScoringConfig
@@ -85,7 +84,6 @@ def score_shards(cfg: ScoringConfig, job: dict) -> dict:
 
 # Nothing persisted, a failure returned as a state (flows/failure.py).
 @flow(name="score-reviews", log_prints=True, persist_result=False)
-@documented(ScoringConfig, field_default)
 def score_reviews(
     input: str,
     output: str,
@@ -106,6 +104,31 @@ def score_reviews(
 
     Every parameter is the `sentiment.scoring.config.ScoringConfig` field of that name; left
     empty, it keeps that field's default. The parameters' descriptions are those fields' help.
+
+    Args:
+        input: Reviews to score: a parquet, CSV or JSON-lines file (.parquet, .csv, .jsonl), or
+            a folder of them (read in file-name order).
+        output: Where the scores go: a path ending in .parquet is written as given; any other
+            path is a folder in which each run writes its own scores-<UTC time>-<id>.parquet.
+        model: MLflow model URI: models:/NAME@ALIAS, models:/NAME/VERSION or runs:/RUN_ID/model.
+            An alias is resolved to its version once, when the job starts. Empty:
+            models:/imdb-sentiment@champion.
+        tracking_uri: MLflow tracking URI (None: $MLFLOW_TRACKING_URI or the local SQLite store
+            under mlflow/). Empty: None.
+        workers: Dask worker processes of the local cluster, one thread each (ignored with a
+            scheduler). Empty: 1.
+        scheduler: Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (None: a local
+            cluster of `workers` processes, started and stopped by the job). Empty: None.
+        text_column: Column holding the review texts. Empty: text.
+        id_column: Column copied beside each score to identify its row (None: the row number, in
+            a column `row`). Empty: None.
+        overwrite: Replace an existing output file (a .parquet output only). Empty: False.
+        shard_rows: Reviews per shard: one Prefect task each. Empty: 1000.
+        batch_size: Reviews per forward pass (None: the model's default, eval_batch_size of
+            sentiment.config). Empty: None.
+        torch_threads: Torch CPU threads per worker (None: the machine's cores // workers on a
+            local cluster; torch's default on a scheduler's workers). Empty: None.
+        experiment: MLflow experiment of the scoring runs. Empty: imdb-sentiment-scoring.
     """
     params = locals()  # first statement: exactly the parameters
     try:

@@ -19,11 +19,7 @@ from flows.failure import failed
 from flows.mlflow_link import mlflow_run_url
 from flows.params import (
     DEFAULT_PRESET,
-    OVERRIDES_HELP,
-    PRESET_HELP,
     config_from_params,
-    documented,
-    preset_value,
 )
 from flows.run_tags import flow_run_tags
 from flows.summary import Stopwatch, summarize, summary_lines
@@ -45,8 +41,6 @@ from tasks import (
 # Results are not persisted (the summary this returns is in the logs and artifacts anyway), and
 # a failure is returned as a state (flows/failure.py): nothing lands in ~/.prefect/storage.
 @flow(name="train-sentiment", log_prints=True, persist_result=False)
-@documented(Config, preset_value, preset=PRESET_HELP, overrides=OVERRIDES_HELP,
-            promote="Run the promotion gate after registering; off: register only.")
 def train_sentiment(
     preset: Literal["smoke", "quick", "full", "homework"] = DEFAULT_PRESET,
     data: Optional[str] = None,
@@ -79,6 +73,56 @@ def train_sentiment(
     field of that name, described by its help; left empty, it keeps the preset's value
     (`sentiment train --help` lists them). Returns a summary: MLflow run id and link, model
     version, test accuracy, promoted or not, token cache hit and wall time per stage.
+
+    Args:
+        preset: Named preset the other parameters override: smoke (seconds, for checks), quick
+            (minutes on 2 CPU cores; what `make run` trains), full (the full 17,500 / 7,500 /
+            25,000 split), homework (the original model: frozen encoder, the full split at 512
+            tokens).
+        data: IMDB source: a folder of train/test parquet files, an aclImdb/ folder or .tar.gz,
+            or a Hugging Face Hub dataset id. Empty: the preset's value.
+        run_dir: Folder of the run: checkpoints, the final model and reports. Left at the
+            preset's value (runs/<preset>), each run creates its own folder in it,
+            runs/<preset>/<YYYYmmdd-HHMMSS>-<6 hex>, and runs/<preset>/latest points at the
+            newest finished one; any other folder is used as given, by one run at a time
+            (--resume needs it). Empty: the preset's value.
+        cache_dir: Directory for the tokenization and encoder-state caches. Empty: the preset's
+            value.
+        encoder: Encoder: 'minilm' (packaged all-MiniLM-L6-v2, offline), a Hugging Face Hub id
+            (e.g. bert-base-uncased) or a local path. Empty: the preset's value.
+        max_length: Maximum encoder input length in tokens, [CLS] and [SEP] included. Empty: the
+            preset's value.
+        truncation: Which tokens of a long review are kept: 'head' (the first max_length-2, as
+            in the homework) or 'head_tail' (its start and its end). Empty: the preset's value.
+        max_train: Stratified subset size of the training split (None: all). Empty: the preset's
+            value.
+        max_valid: Stratified subset size of the validation split (None: all). Empty: the
+            preset's value.
+        max_test: Stratified subset size of the test split (None: all). Empty: the preset's
+            value.
+        epochs: Training epochs. Empty: the preset's value.
+        batch_size: Training batch size (reviews). Empty: the preset's value.
+        seed: Seed for weights, dropout and batch order. Empty: the preset's value.
+        device: Device: 'auto' (CUDA if available, else CPU), 'cpu', 'cuda' or 'cuda:N'. Empty:
+            the preset's value.
+        num_threads: CPU threads for torch (None: torch's default). Empty: the preset's value.
+        progress: Show progress: tqdm bars on a terminal, otherwise a plain line about every 30
+            s. Empty: the preset's value.
+        tracking_uri: MLflow tracking URI (None: $MLFLOW_TRACKING_URI or the local SQLite store
+            under mlflow/). Empty: the preset's value.
+        experiment: MLflow experiment name. Empty: the preset's value.
+        model_name: Registered model name in the MLflow registry. Empty: the preset's value.
+        min_accuracy: Promotion gate: minimum test accuracy for the champion alias. Empty: the
+            preset's value.
+        min_improvement: Promotion gate: minimum test-accuracy gain over the champion on the
+            candidate's test set; 0 means strictly better, a negative margin tolerates that much
+            loss. Empty: the preset's value.
+        min_lift_over_baseline: Promotion gate: minimum test-accuracy gain over the bag-of-words
+            baseline tested on the candidate's test set; 0 means strictly better, a negative
+            margin tolerates that much loss, -1 switches the rule off (no baseline needed).
+            Empty: the preset's value.
+        overrides: Any other Config field by name, as a JSON object, e.g. {"lr": 0.0003}.
+        promote: Run the promotion gate after registering; off: register only.
     """
     params = locals()  # first statement: exactly the parameters
     try:

@@ -15,7 +15,7 @@ from sentiment.config import PRESETS, Config, preset_help
 
 # The one preset used when --preset is not given, and what it costs: say so in every --help.
 DEFAULT_PRESET: str = Config.preset
-PRESET_HELP = preset_help("options") + f" Default: {DEFAULT_PRESET} (~46 min on 2 CPU cores)."
+PRESET_HELP = preset_help("options") + f" Default: {DEFAULT_PRESET}."
 
 
 def _base_type(hint: Any) -> type:
