@@ -105,8 +105,8 @@ class SentimentPyfunc(PythonModel):
         # The bag-of-words baseline is logged with this same file; its plain files (JSON
         # vocabulary, safetensors weights) need neither torch nor an encoder.
         if BASELINE_ARTIFACT in context.artifacts:
-            from sentiment.baseline.tfidf import load
-            self.model = load(context.artifacts[BASELINE_ARTIFACT])
+            from sentiment.baseline.kinds import load
+            self.model = load(context.artifacts[BASELINE_ARTIFACT])  # whichever kind was saved
             return
         from sentiment.blend.blended_model import load_predictor
         # SENTIMENT_DEVICE lets a server pin the device (e.g. cpu on a shared GPU box). A

@@ -139,8 +139,7 @@ print("RESULT " + json.dumps({"probability": df["probability"].tolist(),
 
 
 def test_loads_by_name_in_fresh_process_without_pickle(runs):
-    from sentiment.baseline import tfidf
-    from sentiment.data.imdb import load_splits
+    from sentiment.baseline import kinds
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env.update(MLFLOW_TRACKING_URI=runs.cfg.tracking_uri, MLFLOW_DISABLE_TELEMETRY="true",
                MLFLOW_ALLOW_PICKLE_DESERIALIZATION="false", DO_NOT_TRACK="1")
@@ -150,7 +149,7 @@ def test_loads_by_name_in_fresh_process_without_pickle(runs):
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT "))
     out = json.loads(line[len("RESULT "):])
     # The library model: the same Config fitted here, outside MLflow.
-    library = tfidf.train_and_test(runs.cfg, load_splits(runs.cfg))["model"]
+    library = kinds.train_and_test(runs.cfg, kinds.baseline_splits(runs.cfg))["model"]
     expected = library.predict_proba(TEXTS)
     np.testing.assert_allclose(out["probability"], expected, atol=1e-6)
     assert out["label"] == ["pos" if p >= 0.5 else "neg" for p in expected]
