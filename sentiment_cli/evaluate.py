@@ -6,9 +6,8 @@ import json
 import time
 
 from sentiment.config import Config
-
-from .config_args import add_config_arguments
-from .predict import MODEL_HELP, load_predictor
+from sentiment_cli.config_args import add_config_arguments
+from sentiment_cli.predict import MODEL_HELP, load_predictor
 
 # The test split depends on the data, the split and the subset; the rest on the model.
 OPTIONS = ("data", "split_seed", "train_fraction", "max_test", "device", "eval_batch_size",

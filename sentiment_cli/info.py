@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 from sentiment.config import Config
-
-from .config_args import add_config_arguments
+from sentiment_cli.config_args import add_config_arguments
 
 OPTIONS = ("data", "split_seed", "train_fraction", "max_train", "max_valid", "max_test",
            "encoder", "encoder_revision", "hidden_dim", "output_dim", "n_layers",

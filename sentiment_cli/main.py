@@ -7,9 +7,9 @@ import logging
 import os
 import sys
 
-from . import evaluate, info, pipeline, predict, promote, score, train, validate
-from .config_args import config_from_args
-from .inputs import UsageError, check_data
+from sentiment_cli import evaluate, info, pipeline, predict, promote, score, train, validate
+from sentiment_cli.config_args import config_from_args
+from sentiment_cli.inputs import UsageError, check_data
 
 COMMANDS = (train, evaluate, predict, info, validate, pipeline, promote, score)
 

@@ -16,8 +16,7 @@ from pathlib import Path
 
 from sentiment.config import Config
 from sentiment.tracking.names import CHAMPION
-
-from .config_args import add_config_arguments
+from sentiment_cli.config_args import add_config_arguments
 
 DESCRIPTION = (
     "Validate, warm the token cache, train, evaluate, register and gate a new model version, "

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Optional
 
 from sentiment.config import DECISION_THRESHOLD, Config
-
-from .config_args import add_config_arguments
-from .inputs import read_texts
+from sentiment_cli.config_args import add_config_arguments
+from sentiment_cli.inputs import read_texts
 
 MODEL_HELP = ("Run or model folder, or an MLflow URI such as models:/imdb-sentiment@champion. "
               f"Default: {Config.run_dir}.")

@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 
 from sentiment.config import Config
-
-from .config_args import add_config_arguments
+from sentiment_cli.config_args import add_config_arguments
 
 OPTIONS = ("tracking_uri", "model_name", "baseline_model_name", "min_accuracy", "min_improvement",
            "min_lift_over_baseline", "promotion_lock_timeout_s")

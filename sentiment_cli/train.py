@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 
 from sentiment.config import Config
-
-from .config_args import DEFAULT_PRESET, add_config_arguments
+from sentiment_cli.config_args import DEFAULT_PRESET, add_config_arguments
 
 DESCRIPTION = (
     "Train the GRU head (and the top encoder layers --train-encoder-layers names: the quick and "

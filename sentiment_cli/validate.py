@@ -6,8 +6,7 @@ import sys
 from pathlib import Path
 
 from sentiment.config import Config
-
-from .config_args import add_config_arguments
+from sentiment_cli.config_args import add_config_arguments
 
 # The data, where the report goes, and the contract's thresholds.
 OPTIONS = ("data", "run_dir", "min_rows", "min_text_chars", "max_text_chars", "balance_low",

@@ -15,12 +15,12 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true", help="status as JSON")
     args = parser.parse_args(argv)
     if args.command == "start":
-        from .start import start
+        from servers.start import start
         return start()
     if args.command == "stop":
-        from .stop import main as stop
+        from servers.stop import main as stop
         return stop()
-    from .status import main as status
+    from servers.status import main as status
     return status(as_json=args.json)
 
 

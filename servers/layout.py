@@ -60,6 +60,7 @@ class Settings:
         return cls(
             host=env.get("SENTIMENT_SERVERS_HOST") or LOOPBACK,
             pg_port=_int("SENTIMENT_PG_PORT", 55432),
+            # Not make mlflow-ui's 5000: the local UI and server mode can run side by side.
             mlflow_port=_int("SENTIMENT_MLFLOW_PORT", 5080),
             prefect_port=_int("SENTIMENT_PREFECT_PORT", 4200),
             workers=_int("SENTIMENT_WORKERS", 2),

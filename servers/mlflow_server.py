@@ -9,8 +9,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from .layout import REPO, Settings, State
-from .processes import spawn, wait_http_ok
+from servers.layout import REPO, Settings, State
+from servers.processes import spawn, wait_http_ok
 
 
 def mlflow_bin() -> str:

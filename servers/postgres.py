@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 from urllib.parse import quote
 
-from .layout import LOOPBACK, State, write_atomic
+from servers.layout import LOOPBACK, State, write_atomic
 
 USER = "sentiment"               # the cluster's superuser, owner of both databases
 DATABASES = ("mlflow", "prefect")

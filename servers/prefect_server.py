@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from .layout import POOL, REPO, Settings, State
-from .processes import spawn, wait_http_ok
+from servers.layout import POOL, REPO, Settings, State
+from servers.processes import spawn, wait_http_ok
 
 
 def prefect_bin() -> str:
@@ -75,7 +75,7 @@ def wait_workers(api: str, names: list[str], records: list[dict], timeout: float
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from .processes import process
+    from servers.processes import process
     deadline = time.monotonic() + timeout
     since = min(r["started"] for r in records)
     with temporary_settings(updates={PREFECT_API_URL: api}):

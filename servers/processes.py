@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 
-from . import http_wait
+from servers import http_wait
 
 
 def spawn(args: list[str], log: Path, env: dict, cwd: Path) -> dict:

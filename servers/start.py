@@ -7,10 +7,10 @@ from __future__ import annotations
 import os
 import time
 
-from . import crash_detection, mlflow_server, postgres, prefect_server, status
-from .layout import POOL, REPO, Settings, State, write_atomic
-from .processes import free_port, port_free, process
-from .stop import stop_all
+from servers import crash_detection, mlflow_server, postgres, prefect_server, status
+from servers.layout import POOL, REPO, Settings, State, write_atomic
+from servers.processes import free_port, port_free, process
+from servers.stop import stop_all
 
 
 def _port(settings: Settings, env_name: str, wanted: int, taken: set[int]) -> int:

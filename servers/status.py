@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-from . import postgres
-from .layout import State
-from .processes import listening, process, tree
+from servers import postgres
+from servers.layout import State
+from servers.processes import listening, process, tree
 
 
 def _postmaster(pid):

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import time
 
-from . import postgres
-from .layout import State
-from .processes import stop
+from servers import postgres
+from servers.layout import State
+from servers.processes import stop
 
 
 def stop_all(state: State, quiet: bool = False) -> int:

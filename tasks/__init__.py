@@ -3,15 +3,15 @@
 They exchange paths, run ids and small dicts, never tensors or models.
 """
 
-from .baseline import train_baseline
-from .evaluation import evaluate_model
-from .probe import probe_registry
-from .promotion import promote_model
-from .registry import register_model
-from .scoring import log_scoring_run, plan_scoring, score_shard, write_scores
-from .tokenization import warm_token_cache
-from .training import train_model
-from .validation import validate_data
+from tasks.baseline import train_baseline
+from tasks.evaluation import evaluate_model
+from tasks.probe import probe_registry
+from tasks.promotion import promote_model
+from tasks.registry import register_model
+from tasks.scoring import log_scoring_run, plan_scoring, score_shard, write_scores
+from tasks.tokenization import warm_token_cache
+from tasks.training import train_model
+from tasks.validation import validate_data
 
 __all__ = ["probe_registry", "validate_data", "warm_token_cache", "train_baseline", "train_model",
            "evaluate_model", "register_model", "promote_model", "plan_scoring", "score_shard",

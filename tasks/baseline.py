@@ -8,8 +8,7 @@ from prefect import task
 
 from sentiment.config import Config
 from sentiment.tracking import baseline_run
-
-from .options import NO_CACHING, TRANSIENT_RETRIES
+from tasks.options import NO_CACHING, TRANSIENT_RETRIES
 
 
 # Retried like registration: its MLflow writes can fail transiently, and a failed attempt

@@ -6,8 +6,7 @@ from prefect import task
 
 from sentiment.config import Config
 from sentiment.tracking import training_run
-
-from .options import NO_CACHING, TRANSIENT_RETRIES
+from tasks.options import NO_CACHING, TRANSIENT_RETRIES
 
 
 @task(name="evaluate-model", **NO_CACHING, **TRANSIENT_RETRIES)

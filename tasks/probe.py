@@ -6,8 +6,7 @@ from prefect import task
 
 from sentiment.config import Config
 from sentiment.tracking import store
-
-from .options import NO_CACHING
+from tasks.options import NO_CACHING
 
 
 # No retries: the probe is already bounded, and its point is to fail in seconds.

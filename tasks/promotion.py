@@ -8,9 +8,8 @@ from prefect import task
 
 from sentiment.config import Config
 from sentiment.tracking import promotion
-
-from .options import NO_CACHING, TRANSIENT_RETRIES
-from .promotion_slot import promotion_slot
+from tasks.options import NO_CACHING, TRANSIENT_RETRIES
+from tasks.promotion_slot import promotion_slot
 
 
 @task(name="promote-model", **NO_CACHING, **TRANSIENT_RETRIES)

@@ -6,8 +6,7 @@ from prefect import task
 
 from sentiment.config import Config
 from sentiment.tracking import registry
-
-from .options import NO_CACHING, TRANSIENT_RETRIES
+from tasks.options import NO_CACHING, TRANSIENT_RETRIES
 
 
 @task(name="register-model", **NO_CACHING, **TRANSIENT_RETRIES)

@@ -9,8 +9,7 @@ from prefect import task
 from sentiment.scoring import batch
 from sentiment.scoring.config import ScoringConfig
 from sentiment.tracking import scoring_run
-
-from .options import NO_CACHING, TRANSIENT_RETRIES
+from tasks.options import NO_CACHING, TRANSIENT_RETRIES
 
 
 # No retries: a bad input or a missing model fails the same way every time.

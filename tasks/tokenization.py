@@ -6,8 +6,7 @@ from prefect import task
 
 from sentiment.config import Config
 from sentiment.encoding import tokenization
-
-from .options import NO_CACHING, PLAIN_PRINT
+from tasks.options import NO_CACHING, PLAIN_PRINT
 
 
 @task(name="warm-token-cache", **NO_CACHING, **PLAIN_PRINT)

@@ -8,8 +8,7 @@ from prefect import task
 
 from sentiment.config import Config
 from sentiment.tracking import training_run
-
-from .options import NO_CACHING, PLAIN_PRINT
+from tasks.options import NO_CACHING, PLAIN_PRINT
 
 
 # No retries: a second attempt would train again from scratch and fail the same way.

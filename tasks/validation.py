@@ -6,8 +6,7 @@ from prefect import task
 
 from sentiment.config import Config
 from sentiment.contract import validation
-
-from .options import NO_CACHING
+from tasks.options import NO_CACHING
 
 
 @task(name="validate-data", **NO_CACHING)
