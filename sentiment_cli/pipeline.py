@@ -83,6 +83,7 @@ def mlflow_ui_command(uri: str) -> str:
 
 
 def report(s: dict, total_seconds: float, explicit_store: bool) -> str:
+    from flows.summary import parts_text
     stages = " | ".join(f"{k} {v:.1f}s" for k, v in s["stage_seconds"].items())
     name, uri = s["model_name"], s["tracking_uri"]
     if s["promoted"]:
@@ -100,8 +101,9 @@ def report(s: dict, total_seconds: float, explicit_store: bool) -> str:
         "",
         f"Stages (wall): {stages} | total {total_seconds:.1f}s",
         f"Token cache: {'hit' if s['token_cache_hit'] else 'miss'}",
-        f"Test accuracy: {s['test_accuracy']:.4f}",
-        f"Baseline (TF-IDF + logistic regression) on the same test set: "
+        f"Test accuracy: {s['test_accuracy']:.4f}{parts_text(s)}",
+        f"Baseline ({s['baseline_kind']}, {s['baseline_train_rows']} training reviews) on the same "
+        f"test set: "
         f"{s['baseline_accuracy']:.4f}, lift {s['test_accuracy'] - s['baseline_accuracy']:+.4f}",
         f"Run folder: {_command(s['run_dir'])}",
         f"Model: {name} version {s['model_version']}, {verdict}",

@@ -136,6 +136,7 @@ def train_baseline(cfg, tags: dict[str, str] | None = None) -> dict:
                         mv.version, e)
     return {"run_id": run_id, "accuracy": acc, "test_set": splits.test_fingerprint,
             "version": int(mv.version), "model_uri": f"models:/{name}/{mv.version}",
+            "kind": cfg.baseline_kind, "train_rows": res["split_sizes"]["train"],
             "seconds": round(time.perf_counter() - t0, 2),
             "metrics": {"n": test["n"],
                         **{k: float(test[k]) for k in TEST_METRICS if k in test}}}

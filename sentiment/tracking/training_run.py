@@ -224,6 +224,7 @@ def _train_tracked(cfg, validation_report_dir, tags) -> dict:
     _end_run(mlflow, "FINISHED")
     return {"run_id": run_id, "experiment_id": exp_id, "tracking_uri": uri,
             "run_dir": summary["run_dir"], "test_accuracy": t["accuracy"], "test_f1": t["f1"],
+            "parts": {p: m["accuracy"] for p, m in summary.get("parts", {}).items()},
             "best_epoch": summary["best_epoch"], "data_fingerprint": dinfo["fingerprint"],
             "split_sizes": dinfo["split_sizes"],
             "timings": {k: round(v, 2) for k, v in summary["timings"].items()}}

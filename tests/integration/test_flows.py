@@ -171,7 +171,7 @@ def test_train_flow_and_every_gate_decision(harness, datasets, tmp_path):
     # The run's logs, as the Prefect UI shows them, say what came of it.
     logs = _logs(flow_run_id)
     assert f"Test accuracy: {first['test_accuracy']:.4f}" in logs
-    assert any(m.startswith(f"Baseline accuracy: {first['baseline_accuracy']:.4f} on the same "
+    assert any(m.startswith(f"Baseline (tfidf) accuracy: {first['baseline_accuracy']:.4f} on the same "
                             f"test set ({first['test_set']})") for m in logs), logs
     assert any(m.startswith(f"Model: {name} version 1 ") for m in logs), logs
     assert f"Promotion: not promoted: {first['promotion_reason']}" in logs
