@@ -73,15 +73,6 @@ def export_encoder(name: str, revision: str | None, dest: Path) -> Path:
     return dest
 
 
-def run_accuracy(client, run_id: str, run_dir: Path | None = None) -> float | None:
-    if run_dir is not None and (run_dir / METRICS).exists():
-        return float(json.loads((run_dir / METRICS).read_text())["test"]["accuracy"])
-    try:
-        return client.get_run(run_id).data.metrics.get("test_accuracy")
-    except Exception:
-        return None
-
-
 def _unused_step(client, run) -> int:
     """One past the last step any metric of the run uses.
 
