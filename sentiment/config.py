@@ -326,11 +326,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     # epoch on 2,500 reviews (fp32, attention dropout 0; the frozen MiniLM tops out near 82%),
     # head+tail keeps each review's verdict, usually at its end, and the registered model is
     # that encoder blended with an NBSVM bag-of-words model trained on all 17,500 training
-    # reviews (seconds). The two err on different reviews: measured in benchmarks/README.md.
+    # reviews (seconds). The two err on different reviews: measured in benchmarks/README.md
+    # (seeds 1234 and 7: blend 91.90% and 91.80% on the 2,000 test reviews, encoder alone 88.35%
+    # and 87.40%, NBSVM alone 91.45%). The gate's minimum, 90%, sits more than a point below the
+    # lowest seed, so `make run` ends with a champion on any machine; the blend must still beat
+    # the NBSVM floor (it did by 0.35-0.45 points).
     "quick": dict(max_train=2500, max_valid=500, max_test=2000, max_length=256,
                   truncation="head_tail", epochs=1, batch_size=16, train_encoder_layers=-1,
                   encoder_lr=1e-4, encoder_attention_dropout=0.0, blend=True,
-                  baseline_kind="nbsvm", min_accuracy=0.88, run_dir="runs/quick"),
+                  baseline_kind="nbsvm", min_accuracy=0.90, run_dir="runs/quick"),
     # The full split (17,500 / 7,500 / 25,000): the top 3 of MiniLM's 6 layers train on cached
     # states entering layer 3 (the frozen half runs once over the 50,000 reviews), blended with
     # the NBSVM model. Not yet run end to end with the blend: on 2 AVX2 cores without native
