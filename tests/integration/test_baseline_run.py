@@ -29,7 +29,8 @@ REPO = Path(__file__).resolve().parents[2]
 NAME = "imdb-sentiment-baseline-test"
 TEXTS = ["Justice League is terrible. I hated it.", "Avengers was great!!",
          "A slow, muddled plot, but the score is lovely.", "Worst. Film. Ever."]
-RESULT_KEYS = {"run_id", "accuracy", "test_set", "version", "model_uri", "seconds", "metrics"}
+RESULT_KEYS = {"run_id", "accuracy", "test_set", "version", "model_uri", "seconds", "metrics",
+               "kind", "train_rows"}
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,8 @@ def runs(imdb_dir, tmp_path_factory):
     try:
         # 600 training reviews: the baseline learns words in a second or two; 200 test reviews.
         cfg = Config.from_preset("smoke", data=str(imdb_dir), encoder="random-tiny",
-                                 max_train=600, max_test=200, run_dir=str(tmp / "run"),
+                                 max_train=600, baseline_max_train=600, max_test=200,
+                                 run_dir=str(tmp / "run"),
                                  cache_dir=str(tmp / "cache"), progress=False, num_threads=1,
                                  tracking_uri=f"sqlite:///{tmp}/mlflow.db",
                                  experiment="imdb-sentiment-test", baseline_model_name=NAME)
@@ -89,7 +91,7 @@ def test_baseline_run_is_tracked_with_its_metrics(runs):
     assert int(p["baseline_ngram_max"]) == cfg.baseline_ngram_max
     assert int(p["baseline_min_df"]) == cfg.baseline_min_df
     assert int(p["baseline_max_features"]) == cfg.baseline_max_features
-    assert p["max_train"] == "600" and p["max_test"] == "200" and p["data"] == cfg.data
+    assert p["baseline_max_train"] == "600" and p["max_test"] == "200" and p["data"] == cfg.data
     assert p["data.train_rows"] == "600" and p["data.test_rows"] == "200"
 
 
