@@ -59,17 +59,6 @@ def args_doc(fn, config_cls, empty: Callable[[dataclasses.Field], str], **own: s
     return out
 
 
-def args_section(docs: dict, width: int = 96) -> str:
-    """`docs` as a Google-style ``Args:`` section, wrapped for the source file."""
-    import textwrap
-    lines = ["Args:"]
-    for name, text in docs.items():
-        lines.append(textwrap.fill(f"{name}: {text}", width=width, initial_indent="    ",
-                                   subsequent_indent="        ", break_on_hyphens=False,
-                                   break_long_words=False))
-    return "\n".join(lines)
-
-
 def preset_value(_field: dataclasses.Field) -> str:
     return "the preset's value"
 

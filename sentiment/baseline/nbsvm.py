@@ -14,7 +14,6 @@ weights and the bias as safetensors, the settings (with ``"kind": "nbsvm"``) as 
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,7 +22,6 @@ import numpy as np
 
 from sentiment.baseline import shared as files
 from sentiment.baseline.shared import SETTINGS, VOCABULARY, WEIGHTS  # noqa: F401 (the format)
-from sentiment.common.files import atomic_write_text
 from sentiment.common.texts import checked_texts
 
 KIND = "nbsvm"
@@ -133,14 +131,11 @@ class NBSVMModel:
         return files.terms_of(self.vectorizer)
 
     def save(self, directory: str | Path) -> Path:
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        files.write_vocabulary(d, self.vocabulary())
-        files.write_arrays(d, {"r": self.r, "coef": self.coef,
-                               "intercept": np.array([self.intercept], dtype=np.float32)})
-        atomic_write_text(d / SETTINGS, json.dumps({files.KIND_KEY: KIND, **asdict(self.settings)},
-                                                   indent=2))
-        return d
+        return files.write_model(
+            directory, self.vocabulary(),
+            {"r": self.r, "coef": self.coef,
+             "intercept": np.array([self.intercept], dtype=np.float32)},
+            {files.KIND_KEY: KIND, **asdict(self.settings)})
 
 
 def load(directory: str | Path) -> NBSVMModel:

@@ -102,6 +102,17 @@ def write_arrays(directory: Path, arrays: dict[str, np.ndarray]) -> None:
         save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp))
 
 
+def write_model(directory: str | Path, terms: list[str], arrays: dict[str, np.ndarray],
+                settings: dict) -> Path:
+    """A bag-of-words model's three files in `directory`: vocabulary, weights, settings."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    write_vocabulary(d, terms)
+    write_arrays(d, arrays)
+    atomic_write_text(d / SETTINGS, json.dumps(settings, indent=2))
+    return d
+
+
 def read_arrays(directory: Path, names: tuple[str, ...]) -> dict[str, np.ndarray]:
     from safetensors.numpy import load_file
     path = directory / WEIGHTS

@@ -8,7 +8,6 @@ and the IDF weights, and the logistic regression is one dot product.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,7 +16,6 @@ import numpy as np
 
 from sentiment.baseline import shared as files
 from sentiment.baseline.shared import SETTINGS, VOCABULARY, WEIGHTS  # noqa: F401 (the format)
-from sentiment.common.files import atomic_write_text
 from sentiment.common.texts import checked_texts
 
 
@@ -63,13 +61,11 @@ class BaselineModel:
         return files.terms_of(self.vectorizer)
 
     def save(self, directory: str | Path) -> Path:
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        files.write_vocabulary(d, self.vocabulary())
-        files.write_arrays(d, {"idf": self.vectorizer.idf_.astype(np.float32), "coef": self.coef,
-                               "intercept": np.array([self.intercept], dtype=np.float32)})
-        atomic_write_text(d / SETTINGS, json.dumps(asdict(self.settings), indent=2))
-        return d
+        return files.write_model(
+            directory, self.vocabulary(),
+            {"idf": self.vectorizer.idf_.astype(np.float32), "coef": self.coef,
+             "intercept": np.array([self.intercept], dtype=np.float32)},
+            asdict(self.settings))
 
 
 def load(directory: str | Path) -> BaselineModel:

@@ -53,11 +53,6 @@ def save_blend(model_dir: str | Path, bow_dir: str | Path, stacker: stacker_mod.
     return target
 
 
-def is_blended(model_dir: str | Path) -> bool:
-    from sentiment.model import model_folder
-    return (model_folder.locate(model_dir) / BLEND_DIR).is_dir()
-
-
 def load_predictor(model_dir: str | Path, **encoder_kw):
     """The model a saved folder (or the run folder holding one) describes: a BlendedModel when it
     has a blend, else the SentimentModel. `encoder_kw` go to ``SentimentModel.load``

@@ -100,6 +100,11 @@ def package_versions() -> dict:
     return out
 
 
+def environment() -> dict:
+    """{packages, git}: what a run records of the software it ran."""
+    return {"packages": package_versions(), "git": git_info()}
+
+
 def git_info(root: Path | None = None) -> dict:
     """Commit, branch and whether tracked files differ from it; {} outside a git checkout."""
     # The package's own folder: git finds the checkout from there whatever the working dir.

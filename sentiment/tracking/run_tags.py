@@ -14,14 +14,17 @@ from sentiment.tracking.names import DESCRIPTION, FLOW_RUN_URL, GIT_COMMIT, SOUR
 
 
 def run_tags(description: str, own: dict, caller: dict | None = None, *,
-             with_provenance: bool = True, fixed: dict | None = None) -> dict:
+             with_provenance: bool = True, fixed: dict | None = None,
+             environment: dict | None = None) -> dict:
     """The run's tags: description, git commit and package versions (`with_provenance`),
     the job's `own` tags, then the `caller`'s (a flow's; they win over `own`), then `fixed`
-    (what the run is, which no caller may rename)."""
+    (what the run is, which no caller may rename). `environment` ({packages, git}, as
+    ``provenance.environment`` gives) spares reading them again when the caller has them."""
     tags = {DESCRIPTION: description}
     if with_provenance:
-        tags.update({f"pkg.{k}": v for k, v in provenance.package_versions().items()})
-        git = provenance.git_info()
+        env = environment or provenance.environment()
+        tags.update({f"pkg.{k}": v for k, v in env["packages"].items()})
+        git = env["git"]
         if git:
             tags.update({GIT_COMMIT: git["commit"], **{f"git.{k}": v for k, v in git.items()}})
     tags.update(own)

@@ -49,13 +49,14 @@ def describe(cfg, dinfo: dict) -> str:
             f"validation / {n.get('test', 0)} test reviews from {dinfo['source']}")
 
 
-def training_tags(cfg, dinfo: dict, einfo: dict, extra: dict | None) -> dict:
+def training_tags(cfg, dinfo: dict, einfo: dict, extra: dict | None,
+                  environment: dict | None = None) -> dict:
     """Every tag a training run gets: the shared ones (``run_tags``), then data and encoder."""
     own = {DATA_FINGERPRINT: dinfo["fingerprint"], DATA_SOURCE: dinfo["source"],
            "encoder.name": einfo["name"], "encoder.revision": einfo["revision"],
            "encoder.location": einfo["location"], "preset": cfg.preset,
            "run_dir": str(Path(cfg.run_dir).resolve())}
-    return run_tags(describe(cfg, dinfo), own, extra)
+    return run_tags(describe(cfg, dinfo), own, extra, environment=environment)
 
 
 def _params(cfg) -> dict:
@@ -185,11 +186,12 @@ def _train_tracked(cfg, validation_report_dir, tags) -> dict:
                                **{f"data.{k}_rows": v for k, v in dinfo["split_sizes"].items()},
                                **{f"data.sha256.{k}": v["sha256"][:16]
                                   for k, v in list(dinfo.get("files", {}).items())[:20]}})
-        mlflow.set_tags(training_tags(cfg, dinfo, einfo, tags))
+        env = provenance.environment()
+        mlflow.set_tags(training_tags(cfg, dinfo, einfo, tags, env))
         mlflow.set_tag(RUN_TEST_SET, splits.test_fingerprint)  # the gate compares runs by it
         mlflow.log_dict(dinfo, "data/fingerprint.json")
-        mlflow.log_dict({"packages": provenance.package_versions(), "encoder": einfo,
-                         "git": provenance.git_info(), "platform": platform.platform()},
+        mlflow.log_dict({"packages": env["packages"], "encoder": einfo, "git": env["git"],
+                         "platform": platform.platform()},
                         "environment.json")
         mlflow.log_dict(cfg.to_dict(), CONFIG_ARTIFACT)
         _log_datasets(mlflow, splits, dinfo["source"])
