@@ -337,9 +337,9 @@ PRESETS: dict[str, dict[str, Any]] = {
                   baseline_kind="nbsvm", min_accuracy=0.90, run_dir="runs/quick"),
     # The full split (17,500 / 7,500 / 25,000): the top 3 of MiniLM's 6 layers train on cached
     # states entering layer 3 (the frozen half runs once over the 50,000 reviews), blended with
-    # the NBSVM model. Not yet run end to end with the blend: on 2 AVX2 cores without native
-    # bf16 the frozen half alone runs at ~0.1-0.3 batches/s (benchmarks/README.md).
+    # the NBSVM model trained on all 17,500 training reviews. Its gate is what the preset is for:
+    # 92.5% on the 25,000 test reviews, a point above the original's 91.4% and the NBSVM floor.
     "full": dict(max_length=256, truncation="head_tail", epochs=1, batch_size=16,
                  train_encoder_layers=3, encoder_lr=1e-4, encoder_attention_dropout=0.0,
-                 blend=True, baseline_kind="nbsvm", min_accuracy=0.915, run_dir="runs/full"),
+                 blend=True, baseline_kind="nbsvm", min_accuracy=0.925, run_dir="runs/full"),
 }
