@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sentiment.baseline import kinds
+from sentiment.baseline import kinds, run_copy
 from sentiment.tracking import provenance
 from sentiment.tracking.logged_model import (
     ensure_registered_model,
@@ -94,6 +94,8 @@ def train_baseline(cfg, tags: dict[str, str] | None = None) -> dict:
     exp_id = ensure_experiment(client, cfg.experiment, uri)
     splits = kinds.baseline_splits(cfg)
     res = kinds.train_and_test(cfg, splits)
+    # The run folder's copy, for a blended model's bag-of-words part (run_copy.py).
+    run_copy.save(res["model"], cfg.run_dir, run_copy.key(cfg, splits))
     test = res["test"]
     name = cfg.baseline_model_name
     run_name = f"{cfg.preset}-baseline-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sentiment.baseline.shared import WEIGHTS
 from sentiment.blend import stacker as stacker_mod
 from sentiment.blend.blended_model import BlendedModel
 from sentiment.config import Config
@@ -115,3 +116,32 @@ def test_blended_model_is_the_stacker_over_its_parts():
     expected = 1 / (1 + np.exp(-(2 * np.log(0.8 / 0.2) + np.log(0.3 / 0.7) - 0.5)))
     np.testing.assert_allclose(parts["blend"], [expected, expected])
     assert [p["label"] for p in model.predict(["a"])] == ["pos" if expected >= 0.5 else "neg"]
+
+
+def test_the_run_folders_bag_of_words_copy_is_reused_only_when_trained_as_configured(
+        data, tmp_path, monkeypatch):
+    """The baseline run's copy in the run folder stands in for a second fit of the same model;
+    a copy trained with other settings (or damaged) is ignored and the part is fitted."""
+    from sentiment.baseline import kinds, run_copy
+    from sentiment.blend.fit import fit_blend
+    from sentiment.data.imdb import load_splits
+    cfg = _cfg(data, run_dir=str(tmp_path / "run"))
+    splits = load_splits(cfg)
+    bow_splits = kinds.baseline_splits(cfg)
+    res = kinds.train_and_test(cfg, bow_splits)
+    run_copy.save(res["model"], cfg.run_dir, run_copy.key(cfg, bow_splits))
+    fits = []
+    real = kinds.train_and_test
+    monkeypatch.setattr(kinds, "train_and_test", lambda c, s: fits.append(1) or real(c, s))
+    valid_p, test_p = np.full(40, 0.6), np.linspace(0.05, 0.95, 80)
+    reused = fit_blend(cfg, splits, valid_p, test_p, tmp_path / "m1")
+    assert fits == [] and reused["bag_of_words"]["reused"]
+    np.testing.assert_allclose(reused["parts"]["bag_of_words"], res["probs"])
+
+    other = cfg.replace(baseline_nb_c=cfg.baseline_nb_c * 2)
+    assert run_copy.key(other, bow_splits) != run_copy.key(cfg, bow_splits)
+    refit = fit_blend(other, splits, valid_p, test_p, tmp_path / "m2")
+    assert fits == [1] and not refit["bag_of_words"]["reused"]
+
+    (tmp_path / "run" / run_copy.FOLDER / WEIGHTS).write_bytes(b"damaged")
+    assert run_copy.load(cfg.run_dir, run_copy.key(cfg, bow_splits)) is None
