@@ -15,7 +15,8 @@ DESCRIPTION = (
     "reviews at 512 tokens, ~46 min on 2 CPU cores; --preset quick takes minutes, --preset "
     "smoke seconds. Each option below shows its default and the presets that change it. "
     "A tracked run (the default) logs everything to MLflow; registering and promoting is "
-    "the pipeline's job.")
+    "the pipeline's job. Under `torchrun --nproc_per_node N` it trains data-parallel: "
+    "--batch-size is the global batch, shared by the N processes; rank 0 writes the run.")
 
 
 def add_parser(sub) -> None:
@@ -29,6 +30,8 @@ def run(cfg: Config, args) -> int:
     if cfg.track:
         from sentiment.tracking.training_run import log_evaluation, train_tracked
         res = train_tracked(cfg)
+        if res is None:  # a rank other than 0 under torchrun: rank 0 logs and prints
+            return 0
         log_evaluation(res["run_id"], res["run_dir"], cfg)
         print(json.dumps({"run_id": res["run_id"], "tracking_uri": res["tracking_uri"],
                           "run_dir": res["run_dir"], "test_accuracy": res["test_accuracy"],
@@ -38,6 +41,8 @@ def run(cfg: Config, args) -> int:
         return 0
     from sentiment.training.loop import train
     summary = train(cfg)
+    if "timings" not in summary:  # a rank other than 0 under torchrun
+        return 0
     t = summary["test"]
     print(json.dumps({"run_dir": summary["run_dir"], "test_accuracy": t["accuracy"],
                       "test_f1": t["f1"], "best_epoch": summary["best_epoch"],

@@ -26,7 +26,7 @@ from sentiment.tracking.names import (
 from sentiment.tracking.run_ref import RUN_REF, run_dir_of
 from sentiment.tracking.run_tags import run_tags
 from sentiment.tracking.store import connect, ensure_experiment, tracking_uri
-from sentiment.training import run_folder
+from sentiment.training import distributed
 
 log = logging.getLogger(__name__)
 
@@ -152,8 +152,14 @@ def train_tracked(cfg, validation_report_dir: str | None = None,
     points it already holds are not logged again. An interrupted attempt (Ctrl-C, a stop)
     ends its run KILLED, any other error FAILED, a killed process leaves it RUNNING; either
     way the resumed training reopens that run and ends it FINISHED.
+    Under torchrun, rank 0 alone opens, logs and ends the run; the other ranks train their
+    share of each batch, never touch MLflow, and return None.
     """
-    with run_folder.owned(cfg) as cfg:
+    with distributed.owned_by_main(cfg) as cfg:
+        if not distributed.is_main():
+            from sentiment.training.loop import train
+            train(cfg)
+            return None
         return _train_tracked(cfg, validation_report_dir, tags)
 
 

@@ -29,7 +29,7 @@ from sentiment.encoding import encoders, preprocessing, tokenization
 from sentiment.model import model_folder
 from sentiment.model.bert_gru import BERTGRUSentiment, GRUHead, count_parameters
 from sentiment.model.model_folder import MODEL_DIR
-from sentiment.training import run_folder, state_cache
+from sentiment.training import distributed, run_folder, state_cache
 from sentiment.training.checkpoints import BEST, CHECKPOINT, load_checkpoint, resume_point, save_checkpoint
 from sentiment.training.features import build_features, head_autocast
 from sentiment.training.optimization import Optimizers
@@ -54,7 +54,13 @@ def binary_accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def run_epoch(model, feats, batches, criterion, device, optimizer=None, hooks=None, step0=0,
-              progress=False, desc="") -> dict:
+              progress=False, desc="", parallel=None) -> dict:
+    """One pass over `batches`. Under torchrun each rank takes its share of every batch, and
+    the loss, accuracy and predictions returned are those of the whole split on every rank;
+    `parallel` (the DDP-wrapped trained parts) runs the training forward then."""
+    if distributed.active():
+        return _run_epoch_sharded(model, feats, batches, criterion, device, optimizer, hooks,
+                                  step0, progress, desc, parallel)
     training = optimizer is not None
     model.train(training)
     ctx = head_autocast(device)
@@ -82,6 +88,57 @@ def run_epoch(model, feats, batches, criterion, device, optimizer=None, hooks=No
             hooks.on_step(step0 + step, {"train_loss": loss.item(), "train_acc": acc})
         it.set_postfix(loss=f"{total_loss / n:.4f}", acc=f"{total_correct / n:.2%}")
     seconds = time.perf_counter() - t0
+    return {"loss": total_loss / max(n, 1), "acc": total_correct / max(n, 1), "seconds": seconds,
+            "tokens_per_s": tokens / max(seconds, 1e-9), "steps": len(batches), "probs": probs}
+
+
+def _run_epoch_sharded(model, feats, batches, criterion, device, optimizer, hooks, step0,
+                       progress, desc, parallel) -> dict:
+    training = optimizer is not None
+    model.train(training)
+    ctx = head_autocast(device)
+    world = distributed.world_size()
+    total_loss = total_correct = n = tokens = 0.0
+    probs = np.zeros(len(feats.labels), dtype=np.float32)
+    it = show_progress(batches, desc, progress and distributed.is_main())
+    t0 = time.perf_counter()
+    for step, batch in enumerate(it, start=1):
+        idx = distributed.shard(batch)
+        b = len(idx)
+        if b == 0 and not training:
+            continue
+        # A batch smaller than the number of ranks leaves some ranks without a review: they
+        # still take part in the gradient average, with one review weighted 0.
+        run_idx = idx if b else np.asarray(batch)[:1]
+        y = torch.as_tensor(feats.labels[run_idx], dtype=torch.float32, device=device)
+        with torch.set_grad_enabled(training):
+            forward = parallel if training and parallel is not None else \
+                (lambda f, i, c: f.logits(model, i, c))
+            logits = forward(feats, run_idx, ctx).squeeze(1).float()
+            loss_sum = criterion(logits, y) * b  # the mean loss times this share's size
+        if training:
+            optimizer.zero_grad(set_to_none=True)
+            # DDP averages over the ranks: sum / global batch * ranks averages to the
+            # single-process mean over the whole batch, whatever the shares' sizes.
+            (loss_sum * (world / len(batch))).backward()
+            optimizer.step()
+        correct = (torch.round(torch.sigmoid(logits.detach())) == y).float().sum().item() if b else 0.0
+        if b:
+            probs[idx] = torch.sigmoid(logits.detach()).cpu().numpy()
+        total_loss += loss_sum.item()
+        total_correct += correct
+        n += b
+        tokens += int(feats.lengths[idx].sum()) if b else 0
+        if training:
+            # Every rank takes part in the sum; only rank 0 has hooks to report it.
+            step_loss, step_correct = distributed.sum_numbers(loss_sum.item(), correct)
+            if hooks and hooks.on_step:
+                hooks.on_step(step0 + step, {"train_loss": step_loss / len(batch),
+                                             "train_acc": step_correct / len(batch)})
+    seconds = time.perf_counter() - t0
+    total_loss, total_correct, n, tokens = distributed.sum_numbers(total_loss, total_correct, n,
+                                                                   tokens)
+    probs = distributed.sum_array(probs)
     return {"loss": total_loss / max(n, 1), "acc": total_correct / max(n, 1), "seconds": seconds,
             "tokens_per_s": tokens / max(seconds, 1e-9), "steps": len(batches), "probs": probs}
 
@@ -126,7 +183,7 @@ class Prepared:
 def prepare(cfg, splits=None) -> Prepared:
     timings: dict = {}
     set_threads(cfg.num_threads)
-    device = select_device(cfg.device)
+    device = distributed.local_device(select_device(cfg.device))
     precision = resolve_encoder_precision(cfg.encoder_precision, device)
     t = time.perf_counter()
     if splits is None:
@@ -138,7 +195,8 @@ def prepare(cfg, splits=None) -> Prepared:
     timings["load_encoder_s"] = time.perf_counter() - t
     t = time.perf_counter()
     frames = dict(splits.items())
-    tokens = tokenization.tokenize_splits(frames, tokenizer, cfg)
+    with distributed.main_first():  # under torchrun: rank 0 fills the token cache
+        tokens = tokenization.tokenize_splits(frames, tokenizer, cfg)
     timings["tokenize_s"] = time.perf_counter() - t
     check_disk_space(cfg, encoder, encoder_spec, precision, tokens, frames)
     encoder.to(device)
@@ -147,8 +205,10 @@ def prepare(cfg, splits=None) -> Prepared:
         run_encoder = torch.ao.quantization.quantize_dynamic(encoder, {nn.Linear}, dtype=torch.qint8)
     t = time.perf_counter()
     labels = {name: df["label"].to_numpy(np.int64) for name, df in frames.items()}
-    features, cache_info = build_features(cfg, encoder, run_encoder, encoder_spec,
-                                          tokenizer.pad_token_id, tokens, labels, device, precision)
+    with distributed.main_first():  # one writer of the encoder-state cache; the others read it
+        features, cache_info = build_features(cfg, encoder, run_encoder, encoder_spec,
+                                              tokenizer.pad_token_id, tokens, labels, device,
+                                              precision)
     timings["encode_s"] = time.perf_counter() - t
     return Prepared(cfg, device, precision, run_encoder, tokenizer, encoder_spec, splits, tokens,
                     features, timings, cache_info)
@@ -198,6 +258,7 @@ def fit(cfg, prep: Prepared, hooks: TrainHooks | None = None) -> dict:
     model.head.to(device)
     train_f, valid_f = prep.features["train"], prep.features["valid"]
     optimizer = Optimizers(cfg, model, device, cfg.epochs * len(epoch_batches(cfg, train_f, 0)))
+    main = distributed.is_main()
     criterion = nn.BCEWithLogitsLoss()
     history: list = []
     best_val = math.inf
@@ -206,7 +267,11 @@ def fit(cfg, prep: Prepared, hooks: TrainHooks | None = None) -> dict:
     ckpt = run_dir / CHECKPOINT
     if cfg.resume:
         # Chosen (and read through) before data loading when the run folder is owned.
-        start = run_folder.checked_resume_point(run_dir) or resume_point(run_dir, cfg, hooks.report)
+        start = None
+        if main:  # chosen by rank 0, which owns the run folder; the others load the same file
+            start = run_folder.checked_resume_point(run_dir) or resume_point(run_dir, cfg,
+                                                                             hooks.report)
+        start = distributed.share(start)
         state = load_checkpoint(start, model.head, optimizer.head, device,
                                 model.bert if model.trains_encoder else None, optimizer.encoder)
         start_epoch, history = state["epoch"], state["history"]
@@ -217,11 +282,12 @@ def fit(cfg, prep: Prepared, hooks: TrainHooks | None = None) -> dict:
         torch.manual_seed(cfg.seed)
     step = sum(h["steps"] for h in history)
     optimizer.steps_done = step  # the encoder's learning-rate schedule continues from here
+    parallel = distributed.data_parallel(model, device)  # None when training alone
     for epoch in range(start_epoch, cfg.epochs):
         batches = epoch_batches(cfg, train_f, epoch)
         t0 = time.perf_counter()
         tr = run_epoch(model, train_f, batches, criterion, device, optimizer, hooks, step,
-                       cfg.progress, f"epoch {epoch + 1} train")
+                       cfg.progress, f"epoch {epoch + 1} train", parallel)
         va = run_epoch(model, valid_f, eval_batches(valid_f.lengths, cfg), criterion, device,
                        progress=cfg.progress, desc=f"epoch {epoch + 1} valid")
         secs = time.perf_counter() - t0
@@ -230,16 +296,21 @@ def fit(cfg, prep: Prepared, hooks: TrainHooks | None = None) -> dict:
                "val_loss": va["loss"], "val_acc": va["acc"], "epoch_seconds": secs,
                "train_tokens_per_s": tr["tokens_per_s"], "steps": tr["steps"]}
         history.append(rec)
-        if va["loss"] < best_val:
+        improved = va["loss"] < best_val
+        if improved:
             best_val, best_epoch = va["loss"], epoch + 1
-            model_folder.save_trained(run_dir / BEST, model)
-            # The blend's rule is fitted on the best epoch's validation predictions; kept on disk
-            # so a resumed run still has them.
-            save_predictions(run_dir / VALID_PREDICTIONS, valid_f.labels, va["probs"])
-        save_checkpoint(ckpt, model.head, optimizer.head,
-                        {"epoch": epoch + 1, "history": history, "best_val_loss": best_val,
-                         "best_epoch": best_epoch, "global_step": step, "config": cfg.to_dict()},
-                        model.encoder_state(), optimizer.encoder)
+        if main:  # every rank holds the same weights; rank 0 alone writes them
+            if improved:
+                model_folder.save_trained(run_dir / BEST, model)
+                # The blend's rule is fitted on the best epoch's validation predictions; kept
+                # on disk so a resumed run still has them.
+                save_predictions(run_dir / VALID_PREDICTIONS, valid_f.labels, va["probs"])
+            save_checkpoint(ckpt, model.head, optimizer.head,
+                            {"epoch": epoch + 1, "history": history, "best_val_loss": best_val,
+                             "best_epoch": best_epoch, "global_step": step,
+                             "config": cfg.to_dict()},
+                            model.encoder_state(), optimizer.encoder)
+        distributed.barrier()  # the epoch's checkpoint is on disk before any rank goes on
         m, s = divmod(int(round(secs)), 60)
         hooks.report(f"Epoch: {epoch + 1:02} | Epoch Time: {m}m {s}s\n"
                      f"\tTrain Loss: {tr['loss']:.3f} | Train Acc: {tr['acc'] * 100:.2f}%\n"
@@ -258,17 +329,25 @@ def train(cfg, splits=None, hooks: TrainHooks | None = None) -> dict:
     `cfg.run_dir` left at the preset's value gives the run a new folder of its own (the
     summary's ``run_dir``); see ``run_folder.owned`` for what is checked before any work."""
     hooks = hooks or TrainHooks()
-    with run_folder.owned(cfg, hooks.report) as cfg:
+    # Under torchrun (see `distributed`): rank 0 owns the folder, reports and writes; the
+    # other ranks train their share of each batch and write nothing.
+    with distributed.owned_by_main(cfg, hooks.report) as cfg:
+        if not distributed.is_main():
+            hooks = TrainHooks(stop_after_epoch=hooks.stop_after_epoch, report=_silent)
         summary = _train(cfg, splits, hooks)
-    if Path(cfg.run_dir).parent == run_folder.preset_root(cfg):
+    if distributed.is_main() and Path(cfg.run_dir).parent == run_folder.preset_root(cfg):
         run_folder.point_latest(cfg.run_dir)
     return summary
+
+
+def _silent(_message: str) -> None:
+    pass
 
 
 def _train(cfg, splits, hooks: TrainHooks) -> dict:
     from sentiment.evaluation.metrics import classification_metrics
     run_dir = Path(cfg.run_dir)
-    if not cfg.resume and (run_dir / CHECKPOINT).exists():
+    if not cfg.resume and distributed.is_main() and (run_dir / CHECKPOINT).exists():
         hooks.report(f"Note: {run_dir} holds a finished run; its checkpoints and model are "
                      "replaced")
     t_all = time.perf_counter()
@@ -288,6 +367,9 @@ def _train(cfg, splits, hooks: TrainHooks) -> dict:
     test_metrics = classification_metrics(test_f.labels, te["probs"])
     hooks.report(f"Test Loss: {te['loss']:.3f} | Test Acc: {test_metrics['accuracy'] * 100:.2f}% "
                  f"(best epoch {res['best_epoch']})")
+    if not distributed.is_main():  # rank 0 writes the model, predictions and metrics
+        return {"run_dir": str(run_dir), "best_epoch": res["best_epoch"], "test": test_metrics,
+                "rank": distributed.rank()}
     model_dir = run_dir / MODEL_DIR
     model_folder.save(model.head.cpu(), model_dir, preprocessing.from_config(cfg),
                       model.encoder_state())
