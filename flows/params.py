@@ -10,13 +10,18 @@ from typing import Any, Optional
 from sentiment.config import Config, preset_help
 
 # Parameters of a flow that are not Config fields.
-NOT_CONFIG = ("preset", "overrides", "promote", "version")
+NOT_CONFIG = ("preset", "overrides", "promote", "version", "train_processes")
 
 # The flows' `preset` default is the library's, so the two cannot drift apart.
 DEFAULT_PRESET: str = Config.preset
 PRESET_HELP = preset_help("parameters")
 OVERRIDES_HELP = 'Any other Config field by name, as a JSON object, e.g. {"lr": 0.0003}.'
 PROMOTE_HELP = "Run the promotion gate after registering; off: register only."
+TRAIN_PROCESSES_HELP = ("Processes the training step runs on, on the worker: above 1, it trains "
+                        "data-parallel under torchrun (one process per GPU; on a CPU worker "
+                        "they share the cores), the batch size staying the global batch. "
+                        "Empty: the worker's SENTIMENT_TRAIN_PROCESSES (a job variable of its "
+                        "work pool), else 1.")
 VERSION_HELP = "The model version to gate. Empty: the newest."
 
 

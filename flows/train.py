@@ -66,10 +66,11 @@ def train_sentiment(
     min_lift_over_baseline: Optional[float] = None,
     overrides: Optional[dict[str, Any]] = None,
     promote: bool = True,
+    train_processes: Optional[int] = None,
 ) -> dict:
     """Train, register and (unless `promote` is off) gate a new model version.
 
-    Every parameter but `preset`, `overrides` and `promote` is the `sentiment.config.Config`
+    Every parameter but `preset`, `overrides`, `promote` and `train_processes` is the `sentiment.config.Config`
     field of that name, described by its help; left empty, it keeps the preset's value
     (`sentiment train --help` lists them). Returns a summary: MLflow run id and link, model
     version, test accuracy, promoted or not, token cache hit and wall time per stage.
@@ -123,15 +124,19 @@ def train_sentiment(
             Empty: the preset's value.
         overrides: Any other Config field by name, as a JSON object, e.g. {"lr": 0.0003}.
         promote: Run the promotion gate after registering; off: register only.
+        train_processes: Processes the training step runs on, on the worker: above 1, it
+            trains data-parallel under torchrun (one process per GPU; on a CPU worker they
+            share the cores), the batch size staying the global batch. Empty: the
+            worker's SENTIMENT_TRAIN_PROCESSES (a job variable of its work pool), else 1.
     """
     params = locals()  # first statement: exactly the parameters
     try:
-        return stages(config_from_params(params), promote)
+        return stages(config_from_params(params), promote, train_processes)
     except Exception as e:
         return failed(e)
 
 
-def stages(cfg: Config, promote: bool) -> dict:
+def stages(cfg: Config, promote: bool, train_processes: Optional[int] = None) -> dict:
     """The flow's stages, in order; the summary of the run."""
     clock = Stopwatch()
     # The tracking store first: an unreachable server fails the run in seconds, not after
@@ -150,7 +155,8 @@ def stages(cfg: Config, promote: bool) -> dict:
     with clock("baseline"):
         baseline = train_baseline(cfg, tags=flow_run_tags())
     with clock("train"):
-        run = train_model(cfg, report["report_dir"], tags=flow_run_tags())
+        run = train_model(cfg, report["report_dir"], tags=flow_run_tags(),
+                          processes=train_processes)
     run_url = mlflow_run_url(run["tracking_uri"], run["experiment_id"], run["run_id"])
     publish_run_link(run_url, run["run_id"], run["tracking_uri"])
 

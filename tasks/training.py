@@ -7,15 +7,21 @@ from typing import Optional
 from prefect import task
 
 from sentiment.config import Config
-from sentiment.tracking import training_run
+from sentiment.tracking import torchrun_training, training_run
 from tasks.options import NO_CACHING, PLAIN_PRINT
 
 
 # No retries: a second attempt would train again from scratch and fail the same way.
 @task(name="train-model", **NO_CACHING, **PLAIN_PRINT)
 def train_model(cfg: Config, validation_report_dir: Optional[str] = None,
-                tags: Optional[dict[str, str]] = None) -> dict:
+                tags: Optional[dict[str, str]] = None, processes: Optional[int] = None) -> dict:
     """The MLflow run id, the run folder and the test accuracy; the model stays on disk.
     `tags` go onto the MLflow run (the flow's links back to itself: see
-    `sentiment.tracking.training_run.train_tracked`)."""
+    `sentiment.tracking.training_run.train_tracked`). `processes` (None: the worker's
+    $SENTIMENT_TRAIN_PROCESSES, else 1) above 1: data-parallel training on that many
+    processes of the worker, launched through torchrun."""
+    processes = torchrun_training.process_count(processes)
+    if processes > 1:
+        return torchrun_training.train_tracked_torchrun(cfg, processes, validation_report_dir,
+                                                        tags)
     return training_run.train_tracked(cfg, validation_report_dir, tags)

@@ -26,7 +26,8 @@ def _flows():
     own = dict(preset=params.PRESET_HELP, overrides=params.OVERRIDES_HELP)
     return {
         "flows/train.py:train_sentiment": params.args_doc(
-            train_sentiment.fn, Config, params.preset_value, promote=params.PROMOTE_HELP, **own),
+            train_sentiment.fn, Config, params.preset_value, promote=params.PROMOTE_HELP,
+            train_processes=params.TRAIN_PROCESSES_HELP, **own),
         "flows/promote.py:promote_sentiment": params.args_doc(
             promote_sentiment.fn, Config, params.preset_value, version=params.VERSION_HELP, **own),
         "flows/score.py:score_reviews": params.args_doc(
