@@ -70,9 +70,9 @@ def train_sentiment(
 ) -> dict:
     """Train, register and (unless `promote` is off) gate a new model version.
 
-    Every parameter but `preset`, `overrides`, `promote` and `train_processes` is the `sentiment.config.Config`
-    field of that name, described by its help; left empty, it keeps the preset's value
-    (`sentiment train --help` lists them). Returns a summary: MLflow run id and link, model
+    Every parameter but `preset`, `overrides`, `promote` and `train_processes` is the
+    `sentiment.config.Config` field of that name, described by its help; left empty, it keeps
+    the preset's value (`sentiment train --help` lists them). Returns a summary: MLflow run id and link, model
     version, test accuracy, promoted or not, token cache hit and wall time per stage.
 
     Args:

@@ -15,7 +15,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-
 PROCESSES_ENV = "SENTIMENT_TRAIN_PROCESSES"  # a worker's default: a pool's job variable
 
 
