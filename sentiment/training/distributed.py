@@ -64,9 +64,14 @@ def local_device(device: torch.device) -> torch.device:
     return device
 
 
+_peer_lost = False  # set once this process knows the group is broken
+
+
 def _stop_on_sigterm(signum, frame):
     # torchrun sends SIGTERM to the other ranks when one fails: end like Ctrl-C does (the
     # MLflow run KILLED, one line, `--resume` continues) instead of dying mid-write.
+    global _peer_lost
+    _peer_lost = True
     raise KeyboardInterrupt("stopped: another training process failed (SIGTERM from torchrun)")
 
 
@@ -86,6 +91,14 @@ def setup(cfg) -> None:
 
 
 def _teardown() -> None:
+    if _peer_lost:
+        # A group with a dead member hangs the interpreter's shutdown (gloo's threads wait
+        # for the peer) until torchrun's SIGKILL. What was to be said and marked is done:
+        # leave now, with the status of an interrupted command.
+        import sys
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
     if dist.is_initialized():
         dist.destroy_process_group()
 
@@ -104,6 +117,8 @@ def _lost() -> Iterator[None]:
     except (RuntimeError, dist.DistBackendError) as e:
         if isinstance(e, ProcessLost):
             raise
+        global _peer_lost
+        _peer_lost = True
         first = " ".join(str(e).split())[:200]
         raise ProcessLost(f"rank {rank()} of {world_size()}: another training process stopped "
                           f"({first})") from None

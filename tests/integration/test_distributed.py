@@ -86,7 +86,8 @@ def small_imdb(imdb_dir, tmp_path) -> Path:
 
 
 def test_two_processes_train_one_processs_model_and_resume_after_a_lost_rank(small_imdb,
-                                                                             tmp_path):
+                                                                             tmp_path,
+                                                                             monkeypatch):
     from mlflow import MlflowClient
     from safetensors.torch import load_file
 
@@ -121,11 +122,14 @@ def test_two_processes_train_one_processs_model_and_resume_after_a_lost_rank(sma
     run_dir = runs[0]
     assert json.loads((run_dir / "mlflow_run.json").read_text())["run_id"]
 
-    rc, out, err, pgid = _torchrun(["-m", "sentiment_cli.main"],
-                                   args + ["--run-dir", str(run_dir), "--resume"], tmp_path)
-    assert rc == 0, err[-3000:]
-    assert _no_process_left(pgid)
-    printed = json.loads(out[out.index("{"):])  # rank 0 alone prints the result
+    # The resume, launched as the pipeline's training step launches it (train_processes=2).
+    from sentiment.tracking.torchrun_training import train_tracked_torchrun
+    for k, v in _env().items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.chdir(tmp_path)
+    cfg = Config.from_preset("smoke", tracking_uri=uri, model_name="ddp-test",
+                             experiment="ddp-test", progress=False, **options)
+    printed = train_tracked_torchrun(cfg.replace(run_dir=str(run_dir), resume=True), 2)
     assert Path(printed["run_dir"]).resolve() == run_dir.resolve()
 
     # The same weights as one process (float sums in another order: a tolerance, not equality).
@@ -143,8 +147,6 @@ def test_two_processes_train_one_processs_model_and_resume_after_a_lost_rank(sma
     found = client.search_runs([exp.experiment_id])
     assert [r.info.run_id for r in found] == [printed["run_id"]]
     assert found[0].info.status == "FINISHED"
-    cfg = Config.from_preset("smoke", tracking_uri=uri, model_name="ddp-test",
-                             experiment="ddp-test", **options)
     register_model(printed["run_id"], str(run_dir), cfg)
     assert len(client.search_model_versions("name='ddp-test'")) == 1
     # The files one process writes, once each, and the run's link to MLflow: nothing else.
