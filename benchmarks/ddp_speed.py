@@ -47,7 +47,7 @@ def worker(args) -> None:
 def launch(args, procs: int, root: Path) -> dict:
     threads = max(1, args.threads // procs) if args.device == "cpu" else args.threads
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(procs),
-           "--master_port", "0", __file__, "--worker", "--preset", args.preset,
+           "--standalone", __file__, "--worker", "--preset", args.preset,
            "--steps", str(args.steps), "--eval", str(args.eval), "--data", args.data,
            "--device", args.device, "--threads-per-proc", str(threads),
            "--run-dir", str(root / f"run-{procs}"), "--cache-dir", str(root / "cache")]
