@@ -31,7 +31,7 @@ from sentiment.model.bert_gru import BERTGRUSentiment, GRUHead, count_parameters
 from sentiment.model.model_folder import MODEL_DIR
 from sentiment.training import run_folder, state_cache
 from sentiment.training.checkpoints import BEST, CHECKPOINT, load_checkpoint, resume_point, save_checkpoint
-from sentiment.training.features import build_features, head_autocast
+from sentiment.training.features import build_features, head_autocast, head_call
 from sentiment.training.optimization import Optimizers
 from sentiment.training.outputs import METRICS, TEST_PREDICTIONS, VALID_PREDICTIONS
 
@@ -58,6 +58,7 @@ def run_epoch(model, feats, batches, criterion, device, optimizer=None, hooks=No
     training = optimizer is not None
     model.train(training)
     ctx = head_autocast(device)
+    head = head_call(model, training, feats.precision, device)
     total_loss = total_correct = n = tokens = 0
     probs = np.zeros(len(feats.labels), dtype=np.float32)
     it = show_progress(batches, desc, progress)
@@ -65,7 +66,7 @@ def run_epoch(model, feats, batches, criterion, device, optimizer=None, hooks=No
     for step, idx in enumerate(it, start=1):
         y = torch.as_tensor(feats.labels[idx], dtype=torch.float32, device=device)
         with torch.set_grad_enabled(training):
-            logits = feats.logits(model, idx, ctx).squeeze(1).float()
+            logits = feats.logits(model, idx, ctx, head).squeeze(1).float()
             loss = criterion(logits, y)
         if training:
             optimizer.zero_grad(set_to_none=True)
