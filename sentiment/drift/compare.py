@@ -33,7 +33,7 @@ def compare_feature(name: str, ref: dict, values) -> dict:
     import numpy as np
     from scipy import stats
     v = np.asarray(values, dtype=float)
-    counts = np.bincount(np.searchsorted(ref["edges"], v, side="right"),
+    counts = np.bincount(np.searchsorted(ref["edges"], v, side="left"),
                          minlength=len(ref["edges"]) + 1)
     value = psi(ref["proportions"], counts / len(v))
     if ref["kind"] == "share":

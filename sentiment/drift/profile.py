@@ -27,7 +27,9 @@ def numeric_summary(values, share: bool = False) -> dict:
         edges = [0.5]
     else:
         edges = sorted({round(float(q), 6) for q in np.quantile(v, np.linspace(0.1, 0.9, BINS - 1))})
-    counts = np.bincount(np.searchsorted(edges, v, side="right"), minlength=len(edges) + 1)
+    # A value equal to an edge goes to the bin below it: with a feature that is mostly 0 (the
+    # deciles all 0), the edge 0 still parts the zeros from the rest.
+    counts = np.bincount(np.searchsorted(edges, v, side="left"), minlength=len(edges) + 1)
     rng = np.random.default_rng(0)
     sample = v if len(v) <= SAMPLE_VALUES else rng.choice(v, SAMPLE_VALUES, replace=False)
     return {"kind": "share" if share else "numeric", "edges": edges,
@@ -47,10 +49,13 @@ def build_profile(train_texts: list[str], tokenizer, encoder: str,
     if len(texts) > PROFILE_ROWS:
         idx = np.random.default_rng(0).choice(len(texts), PROFILE_ROWS, replace=False)
         texts = [texts[i] for i in sorted(idx)]
-    vocab = vocabulary(texts)
-    values = compute(texts, tokenizer, max_length, set(vocab))
+    # The vocabulary from one half, the features measured on the other: measured on the texts
+    # it was built from, the out-of-vocabulary share would be 0 by construction, and any
+    # unseen review would look drifted.
+    vocab = vocabulary(texts[0::2])
+    values = compute(texts[1::2], tokenizer, max_length, set(vocab))
     profile = {"format": PROFILE_FORMAT, "encoder": encoder, "encoder_revision": encoder_revision,
-               "max_length": int(max_length), "rows": len(texts), "vocabulary": vocab,
+               "max_length": int(max_length), "rows": len(texts[1::2]), "vocabulary": vocab,
                "features": {k: numeric_summary(v, k in SHARE_FEATURES) for k, v in values.items()}}
     if valid_probs is not None and len(valid_probs):
         p = np.asarray(valid_probs, dtype=float)
