@@ -292,6 +292,11 @@ def plan_job(cfg, run_id: Optional[str] = None, now: Optional[datetime] = None) 
     else:
         files = [str(f) for f in input_files(cfg.input, allow_empty=True)]
         folder = output_target(cfg.output, now=now).parent  # checked: a writable folder
+        if cfg.on_bad_file == "stop":  # the new files' columns, before the store is touched
+            new, _ = plan_inputs(Manifest(folder), files, "", rescore=False)
+            if new:
+                check_inputs(cfg.input, cfg.text_column, cfg.id_column,
+                             only=[p.path for p in new])
         job = {"mode": "folder", "files": files, "output": str(folder),
                "key_column": cfg.id_column or "row"}
     store = tracking_uri(cfg)

@@ -90,10 +90,11 @@ def _columns(path: Path) -> list[str]:
         raise ScoringInputError(f"input {path}: unreadable as {fmt} ({reason})") from None
 
 
-def check_inputs(source: str | Path, text_column: str,
-                 id_column: Optional[str] = None) -> InputPlan:
-    """The files of `source`, each checked to hold the text column (and the id column)."""
-    files = input_files(source)
+def check_inputs(source: str | Path, text_column: str, id_column: Optional[str] = None,
+                 only: Optional[list[str]] = None) -> InputPlan:
+    """The files of `source`, each checked to hold the text column (and the id column); with
+    `only`, just those files are checked (and planned)."""
+    files = input_files(source) if only is None else [Path(f) for f in only]
     for path in files:
         cols = _columns(path)
         for what, col in (("text", text_column), ("id", id_column)):
