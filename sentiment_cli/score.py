@@ -56,16 +56,18 @@ def scoring_config(args) -> ScoringConfig:
 
 
 def run(cfg: Config, args) -> int:
-    from sentiment.scoring.batch import is_file_output, output_target
+    from sentiment.scoring.batch import check_new_folder_inputs, is_file_output, output_target
     from sentiment.scoring.inputs import check_inputs, input_files
     from sentiment.tracking.store import configure, probe, tracking_uri
     scfg = scoring_config(args)
     # Cheap checks first, each a one-line error (exit 2), before Prefect, Dask or torch.
     if is_file_output(scfg.output):
         check_inputs(scfg.input, scfg.text_column, scfg.id_column)
-    else:  # a drop folder may be empty today; each file's columns are checked as it is read
-        input_files(scfg.input, allow_empty=True)
-    output_target(scfg.output, scfg.overwrite)
+        output_target(scfg.output, scfg.overwrite)
+    else:  # a drop folder may be empty today; only its new files are checked
+        files = [str(f) for f in input_files(scfg.input, allow_empty=True)]
+        folder = output_target(scfg.output).parent
+        check_new_folder_inputs(scfg, files, folder)
     configure(cfg)
     probe(tracking_uri(scfg), scfg.probe_timeout_s)
     # As `sentiment pipeline`: no telemetry racing the temporary API's SQLite lock, and time
@@ -78,9 +80,11 @@ def run(cfg: Config, args) -> int:
     state = score_reviews(**{k: v for k, v in scfg.to_dict().items()
                              if v is not None and k in FLOW_PARAMETERS}, return_state=True)
     if not state.is_completed():
-        summary = state.data if isinstance(state.data, dict) else None
-        if summary is None:
+        summary = state.result(raise_on_failure=False)
+        if not isinstance(summary, dict):
             state.result()  # raises the flow's error, as a call without return_state would
+        # Scored and written, but the scores drift and `drift` is `fail`: the summary, then
+        # the reason, and a failing exit status.
         print("\n".join(["", *scoring_summary_lines(summary)]))
         raise SystemExit(f"sentiment score: {state.message}")
     summary = state.result()

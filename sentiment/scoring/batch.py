@@ -292,11 +292,7 @@ def plan_job(cfg, run_id: Optional[str] = None, now: Optional[datetime] = None) 
     else:
         files = [str(f) for f in input_files(cfg.input, allow_empty=True)]
         folder = output_target(cfg.output, now=now).parent  # checked: a writable folder
-        if cfg.on_bad_file == "stop":  # the new files' columns, before the store is touched
-            new, _ = plan_inputs(Manifest(folder), files, "", rescore=False)
-            if new:
-                check_inputs(cfg.input, cfg.text_column, cfg.id_column,
-                             only=[p.path for p in new])
+        check_new_folder_inputs(cfg, files, folder)  # before the store is touched
         job = {"mode": "folder", "files": files, "output": str(folder),
                "key_column": cfg.id_column or "row"}
     store = tracking_uri(cfg)
@@ -309,6 +305,15 @@ def plan_job(cfg, run_id: Optional[str] = None, now: Optional[datetime] = None) 
     needed = job["mode"] == "file" or job["todo"]
     job["profile"] = model_profile(store, job) if needed else None
     return job
+
+
+def check_new_folder_inputs(cfg, files: list[str], folder: str | Path) -> None:
+    """The columns of the files a folder output has not scored yet (see
+    ``inputs.check_new_inputs``); `sentiment score` calls it before importing Prefect."""
+    from sentiment.scoring.inputs import check_new_inputs
+    from sentiment.scoring.manifest import Manifest, plan_inputs
+    new, _ = plan_inputs(Manifest(folder), files, "", rescore=cfg.rescore)
+    check_new_inputs([p.path for p in new], cfg.text_column, cfg.id_column, cfg.on_bad_file)
 
 
 def model_profile(store: str, resolved: dict) -> Optional[dict]:

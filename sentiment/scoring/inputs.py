@@ -105,6 +105,24 @@ def check_inputs(source: str | Path, text_column: str, id_column: Optional[str] 
     return InputPlan(tuple(str(p) for p in files), text_column, id_column)
 
 
+def check_new_inputs(files: list[str], text_column: str, id_column: Optional[str],
+                     on_bad_file: str) -> None:
+    """The columns of the new files of a folder output, from schemas and headers. A file's
+    problem stops the run here with `on_bad_file=stop`; otherwise it is that file's (skipped
+    and recorded when read), unless every new file has it: then it is the setting that is
+    wrong (a mistyped --text-column), and the run stops in one line."""
+    problems = []
+    for f in files:
+        try:
+            check_inputs(f, text_column, id_column, only=[f])
+        except ScoringInputError as e:
+            if on_bad_file == "stop":
+                raise
+            problems.append(e)
+    if files and len(problems) == len(files):
+        raise problems[0]
+
+
 def decoded(path: Path) -> str:
     """The file's text, strictly UTF-8 (a byte-order mark allowed); an undecodable byte is a
     one-line error naming the file and the byte's offset."""

@@ -84,3 +84,29 @@ def test_scores_far_from_validation_drift_in_positive_share(profile_and_tokenize
     assert alike["checked"] and alike["drifted"] == []
     all_positive = prediction_drift(profile, rng.uniform(0.8, 1.0, 400).tolist(), 0.5)
     assert {"score", "positive_share"} <= set(all_positive["drifted"])
+
+
+def test_drift_fail_stops_a_folder_run_before_scoring(profile_and_tokenizer, tmp_path):
+    import pandas as pd
+
+    from sentiment.scoring.config import ScoringConfig
+    from sentiment.scoring.folder import score_folder
+    from sentiment.scoring.manifest import Manifest, plan_inputs
+    profile, _ = profile_and_tokenizer
+    inp, out = tmp_path / "incoming", tmp_path / "scores"
+    inp.mkdir()
+    pd.DataFrame({"text": ONE_LINERS}).to_parquet(inp / "tweets.parquet", index=False)
+    todo, _ = plan_inputs(Manifest(out), [str(inp / "tweets.parquet")], "v1", False)
+    job = {"output": str(out), "todo": [p.to_dict() for p in todo], "version_key": "v1",
+           "model_uri": "models:/m/1", "model_version": 1, "run_id": "r", "date": "2026-12-01",
+           "profile": profile}
+    scored = []
+
+    def submit(texts):
+        scored.append(texts)
+        raise AssertionError("nothing may be scored")
+    with pytest.raises(ValueError, match=r"drift from the training data, so nothing was scored "
+                                         r"\(drift=fail\): tokens \(PSI"):
+        score_folder(ScoringConfig(input="x", output="y", drift="fail"), job, submit,
+                     report=lambda _: None)
+    assert not scored and Manifest(out).records() == []
