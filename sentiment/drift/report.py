@@ -22,9 +22,8 @@ def _num(x) -> str:
 def _table(part: dict) -> str:
     if not part.get("checked"):
         return f"Not checked: {part.get('reason', 'no data')}.\n"
-    lines = ["| feature | reference mean | incoming mean | reference median | incoming median "
-             "| PSI | p-value (test) | drift |", "| --- | ---: | ---: | ---: | ---: | ---: | "
-             "---: | --- |"]
+    lines = ["| feature | training mean | incoming mean | training median | incoming median "
+             "| PSI | p (test) | drift |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in part["features"]:
         lines.append(f"| {WHAT.get(r['feature'], r['feature'])} | {_num(r['reference_mean'])} | "
                      f"{_num(r['incoming_mean'])} | {_num(r['reference_p50'])} | "
@@ -36,7 +35,7 @@ def _table(part: dict) -> str:
 def markdown(report: dict, model: str = "") -> str:
     rows = report.get("input", {}).get("rows", 0)
     head = (f"# Drift against the training data\n\n**{summary_line(report)}**\n\n"
-            f"{rows} incoming reviews{' scored with ' + model if model else ''}; setting "
+            f"{rows} incoming reviews{', model ' + model if model else ''}; setting "
             f"`drift={report.get('setting')}`. A feature drifts when PSI >= {PSI_DRIFT} "
             f"(a major shift) and p < {ALPHA} (not chance).\n")
     return (f"{head}\n## Incoming reviews against the training split\n\n"
