@@ -31,6 +31,8 @@ HEAD_ARTIFACT = "head"                # pyfunc artifacts: the trained head (+ tr
 ENCODER_ARTIFACT = "encoder"          # the encoder and tokenizer as plain files
 BASELINE_ARTIFACT = "baseline"        # the bag-of-words model as plain files
 CONFIG_ARTIFACT = "config.json"       # the run's Config
+DATA_PROFILE_ARTIFACT = "data_profile.json"  # the training data's drift profile, on the model's run
+DRIFT_ARTIFACT = "drift_report.json"  # a scoring run's drift report
 
 # The test metrics every model's run logs as test_<name>.
 TEST_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")

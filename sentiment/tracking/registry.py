@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sentiment.blend.fit import PARTS
 from sentiment.encoding import preprocessing
+from sentiment.tracking.data_profile import profile_training_run
 from sentiment.tracking.logged_model import (
     ensure_registered_model,
     link_version,
@@ -250,6 +251,14 @@ def register_model(run_id: str, run_dir: str, cfg) -> dict:
                                          model_id=model_id, tags=tags, description=description)
     _finish_version(client, name, mv, tags, description, model_id)
     _check_tags(client, name, str(mv.version), acc)
+    # What scoring compares incoming reviews with (drift); on the run, so a retry skips it.
+    # A version without one still scores (its drift report says "not checked"): a data source
+    # that is gone since training must not undo a registration that succeeded.
+    try:
+        profile_training_run(client, run_id, Path(run_dir), cfg, spec)
+    except Exception as e:
+        log.warning("version %s of %s has no training-data profile (drift is not checked when "
+                    "it scores): %s: %s", mv.version, name, type(e).__name__, e)
     return {"name": name, "version": int(mv.version), "model_uri": f"models:/{name}/{mv.version}",
             "test_accuracy": acc, "run_id": run_id, "logged_model_uri": logged_uri,
             "test_set": tags.get(VERSION_TEST_SET)}
