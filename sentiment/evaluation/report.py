@@ -145,31 +145,85 @@ def _metrics_table(metrics: dict) -> str:
     return "\n".join(rows)
 
 
+def trained_parts(summary: dict) -> str:
+    """What trained, in words, from the run's own counts (``loop.model_facts``) and config:
+    a frozen encoder, its top N of L layers, or all of them; trainable of total parameters."""
+    cfg = summary.get("config", {})
+    layers = summary.get("encoder_layers") or {}
+    total, trained = layers.get("total"), layers.get("trained")
+    if trained is None:  # a summary without the counts: the config says what was asked
+        n = cfg.get("train_encoder_layers", 0)
+        trained = total if n == -1 else n
+    of = f" of its {total}" if total else ""
+    if trained == 0:
+        what = f"only the GRU head; the encoder is frozen (none{of} layers trained)"
+    elif total is None and cfg.get("train_encoder_layers") == -1:
+        what = "all encoder layers fine-tuned with the GRU head"
+    elif trained == total:
+        what = f"all {total} encoder layers fine-tuned with the GRU head"
+    else:
+        what = (f"the top {trained}{of} encoder layers fine-tuned with the GRU head"
+                + (f" (the lower {total - trained} frozen)" if total else ""))
+    if trained != 0:
+        what += "; the embeddings stay frozen"
+    params = summary.get("parameters") or {}
+    if params.get("total"):
+        what += (f"; {params['trainable']:,} of {params['total']:,} parameters trainable "
+                 f"({params['trainable'] / params['total']:.1%})")
+    return what
+
+
+def _count(n) -> str:
+    return "?" if n is None else f"{n:,}"
+
+
+def blend_parts(summary: dict) -> str | None:
+    """A blended model's parts and how they are combined, or None for a model alone."""
+    blend = summary.get("blend")
+    if not blend:
+        return None
+    bow, st = blend.get("bag_of_words", {}), blend.get("stacker", {})
+    parts = summary.get("parts") or {}
+    alone = ", ".join(f"{p.replace('_', '-')} alone {m['accuracy']:.4f}"
+                      for p, m in parts.items() if "accuracy" in m)
+    return (f"Blended with a bag-of-words `{bow.get('kind', '?')}` model "
+            f"({_count(bow.get('n_features'))} n-gram features, trained on "
+            f"{_count(bow.get('train_rows'))} training reviews) by a logistic stacker over the "
+            f"two logits, fitted on {st.get('n', '?')} validation reviews (encoder share "
+            f"{st.get('encoder_share', float('nan')):.2f}); the output is the blend's."
+            + (f" Test accuracy of each part: {alone}." if alone else ""))
+
+
 def model_card(metrics: dict, summary: dict | None = None, examples: list[dict] | None = None,
                model_name: str | None = None, run_id: str | None = None) -> str:
     """A short markdown model card: what it is, what it was trained and tested on, how well it
-    does, what it is for and where it fails."""
+    does, what it is for and where it fails. Every statement about training comes from the
+    run's summary (its config and counts), none is fixed text."""
     summary = summary or {}
     cfg = summary.get("config", {})
     sizes = summary.get("split_sizes", {})
     enc = cfg.get("encoder", "?")
+    blend = blend_parts(summary)
     lines = [
         f"# Model card: {model_name or 'IMDB sentiment'}",
         "",
         "## Model",
-        f"- A frozen `{enc}` encoder"
+        f"- The `{enc}` encoder"
         + (f" (revision `{cfg['encoder_revision']}`)" if cfg.get("encoder_revision") else "")
         + f" feeding a {'bi' if cfg.get('bidirectional', True) else 'uni'}directional "
           f"{cfg.get('n_layers', '?')}-layer GRU (hidden {cfg.get('hidden_dim', '?')}) and a "
           "linear layer; output: P(positive).",
+        f"- Trained: {trained_parts(summary)}.",
+        *([f"- {blend}"] if blend else []),
         f"- Input: English review text; the first {cfg.get('max_length', '?')} tokens "
         f"([CLS]/[SEP] included) with truncation `{cfg.get('truncation', '?')}`.",
         f"- Weights of epoch {summary.get('best_epoch', '?')} of {cfg.get('epochs', '?')} "
-        "(lowest validation loss); only the head was trained."
+        "(lowest validation loss)."
         + (f" MLflow run `{run_id}`." if run_id else ""),
         "",
         "## Data",
-        f"- Source: `{cfg.get('data', '?')}` (IMDB movie reviews, Maas et al. 2011), "
+        f"- Source: `{summary.get('data_source') or cfg.get('data', '?')}` (IMDB movie "
+        "reviews, Maas et al. 2011), "
         f"fingerprint `{summary.get('data_fingerprint', '?')}`.",
         f"- Splits: train {sizes.get('train', '?')}, validation {sizes.get('valid', '?')} "
         f"(a seeded {cfg.get('train_fraction', 0.7):.0%}/{1 - cfg.get('train_fraction', 0.7):.0%} "

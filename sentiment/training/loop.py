@@ -26,7 +26,7 @@ from sentiment.common.progress import progress as show_progress
 from sentiment.data import imdb
 from sentiment.data.batching import bucketed_batches, length_sorted_batches, random_batches
 from sentiment.encoding import encoders, preprocessing, tokenization
-from sentiment.model import model_folder
+from sentiment.model import encoder_layers, model_folder
 from sentiment.model.bert_gru import BERTGRUSentiment, GRUHead, count_parameters
 from sentiment.model.model_folder import MODEL_DIR
 from sentiment.training import run_folder, state_cache
@@ -189,6 +189,14 @@ def build_model(cfg, encoder) -> BERTGRUSentiment:
     return model
 
 
+def model_facts(model: BERTGRUSentiment) -> dict:
+    """What the model card states about what trained: trainable and total parameters, and
+    how many of the encoder's layers trained (0: frozen, all of them: full fine-tuning)."""
+    n = encoder_layers.num_layers(model.bert)
+    return {"parameters": count_parameters(model),
+            "encoder_layers": {"total": n, "trained": n - model.first_trained}}
+
+
 def fit(cfg, prep: Prepared, hooks: TrainHooks | None = None) -> dict:
     """The epoch loop with checkpoints; returns the history and best epoch."""
     hooks = hooks or TrainHooks()
@@ -278,7 +286,6 @@ def _train(cfg, splits, hooks: TrainHooks) -> dict:
     res = fit(cfg, prep, hooks)
     timings["train_s"] = time.perf_counter() - t
     model = res["model"]
-    params = count_parameters(model)
     model_folder.load_trained(run_dir / BEST, model)
     t = time.perf_counter()
     test_f = prep.features["test"]
@@ -315,8 +322,11 @@ def _train(cfg, splits, hooks: TrainHooks) -> dict:
     timings["total_s"] = time.perf_counter() - t_all
     summary = {
         "run_dir": str(run_dir), "model_dir": str(model_dir), "device": str(prep.device),
-        "encoder_precision": prep.precision, "parameters": params,
+        "encoder_precision": prep.precision,
         "split_sizes": prep.splits.sizes(), "data_fingerprint": prep.splits.fingerprint,
+        "data_source": imdb.data_source(cfg.data),
+        # What the model card states: how many of the encoder's layers trained (0: frozen).
+        **model_facts(model),
         "best_epoch": res["best_epoch"], "best_val_loss": res["best_val_loss"],
         "history": res["history"], "test": test_metrics, "test_loss": te["loss"],
         "timings": timings,
