@@ -22,6 +22,8 @@ BASELINE_ROLE = "baseline"
 VERSION_TEST_SET = "test_set"         # the run's RUN_TEST_SET: what the accuracy is about
 VERSION_ACCURACY = "test_accuracy"    # the run's test_accuracy metric, as format_accuracy writes it
 VERSION_RUN_ID = "run_id"
+# A version's description: the latest gate decision above this line, the registration's below.
+DESCRIPTION_SEPARATOR = "\n\n---\n\n"
 # A blended version's parts, each measured alone on the same test set: "<part>_test_accuracy".
 PART_ACCURACY = "{part}_test_accuracy"
 
