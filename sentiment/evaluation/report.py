@@ -24,6 +24,7 @@ CALIBRATION = "calibration.png"
 WRONG = "confidently_wrong.csv"
 EXAMPLES = "example_predictions.json"
 CARD = "model_card.md"
+COMPARISON = "comparison.png"
 
 
 def _pyplot():
@@ -115,6 +116,38 @@ def plot_calibration(df: pd.DataFrame, path: Path, bins: int = 10) -> Path:
     ax.legend(loc="upper left")
     axh.hist(p, bins=edges, color="tab:blue", alpha=0.7)
     axh.set(xlabel="Predicted P(positive)", ylabel="Reviews", xlim=(0, 1))
+    return _save(plt, fig, path)
+
+
+def plot_comparison(models: list[tuple[str, float]], n: int, test_set: str | None,
+                    path: Path) -> Path:
+    """Test accuracy of models scored on the same `n` reviews: bars on the whole 0-1 scale
+    (nothing exaggerated), and beside them each one's difference from the first model in
+    percentage points, on an axis centred on zero (nothing hidden)."""
+    plt = _pyplot()
+    names = [m for m, _ in models]
+    accs = np.array([a for _, a in models], dtype=np.float64)
+    diffs = (accs[0] - accs[1:]) * 100
+    fig, (ax, axd) = plt.subplots(1, 2, figsize=(9, 0.9 + 0.55 * len(models)),
+                                  gridspec_kw={"width_ratios": [3, 2]})
+    y = np.arange(len(models))[::-1]
+    ax.barh(y, accs, color=["tab:blue"] + ["tab:grey"] * (len(models) - 1))
+    for yi, a in zip(y, accs):
+        ax.text(min(a, 0.97) - 0.01, yi, f"{a:.4f}", va="center", ha="right", color="white")
+    ax.set(xlim=(0, 1), yticks=y, yticklabels=names, xlabel="test accuracy (whole scale)",
+           title=f"Same {n:,} test reviews" + (f" ({test_set})" if test_set else ""))
+    if len(models) > 1:
+        yd = y[1:]
+        span = max(1.0, float(np.abs(diffs).max()) * 1.3)
+        axd.barh(yd, diffs, color=["tab:green" if d > 0 else "tab:red" for d in diffs])
+        for yi, d in zip(yd, diffs):
+            axd.text(d, yi, f" {d:+.2f} ", va="center", ha="left" if d >= 0 else "right")
+        axd.axvline(0, color="black", lw=1)
+        axd.set(xlim=(-span, span), ylim=ax.get_ylim(), yticks=yd, yticklabels=names[1:],
+                xlabel=f"{names[0]} minus each (percentage points)",
+                title=f"{names[0]}'s difference")
+    else:
+        axd.axis("off")
     return _save(plt, fig, path)
 
 
@@ -262,11 +295,42 @@ def model_card(metrics: dict, summary: dict | None = None, examples: list[dict] 
     return "\n".join(lines)
 
 
+def baseline_card(metrics: dict, what: str, summary: dict, model_name: str | None = None,
+                  run_id: str | None = None) -> str:
+    """The bag-of-words baseline's model card: `what` it is (``kinds.describe``), its data
+    (`summary`: source, fingerprint, test_set, split_sizes) and its test metrics."""
+    sizes = summary.get("split_sizes", {})
+    return "\n".join([
+        f"# Model card: {model_name or 'bag-of-words baseline'}",
+        "",
+        "## Model",
+        f"- {what}; output: P(positive). Plain files (vocabulary, weights), no neural network.",
+        "- The promotion gate's bar: a model is promoted only if it beats this one on the same "
+        "test set." + (f" MLflow run `{run_id}`." if run_id else ""),
+        "",
+        "## Data",
+        f"- Source: `{summary.get('source', '?')}` (IMDB movie reviews, Maas et al. 2011), "
+        f"fingerprint `{summary.get('fingerprint', '?')}`.",
+        f"- Trained on {sizes.get('train', '?')} training reviews; tested on {sizes.get('test', '?')}"
+        f" (test set `{summary.get('test_set', '?')}`, the model's own test reviews).",
+        "",
+        "## Test metrics (threshold 0.5)",
+        _metrics_table(metrics),
+        "",
+        "## Limits",
+        "- Word n-grams only: word order beyond the n-gram, negation over long spans and "
+        "sarcasm are out of its reach (see `confidently_wrong.csv`).",
+        "- Trained on IMDB only; other domains and languages are out of distribution.",
+        "",
+    ])
+
+
 def write_report(pred_df: pd.DataFrame, out_dir: str | Path, metrics: dict,
                  summary: dict | None = None, examples: list[dict] | None = None,
                  model_name: str | None = None, run_id: str | None = None,
-                 n_wrong: int = 25) -> dict[str, Path]:
-    """Write every report file into out_dir; returns {name: path}."""
+                 n_wrong: int = 25, card: str | None = None) -> dict[str, Path]:
+    """Write every report file into out_dir; returns {name: path}. `card`: the model card's
+    text (default: ``model_card`` of the encoder model)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = {
@@ -280,6 +344,8 @@ def write_report(pred_df: pd.DataFrame, out_dir: str | Path, metrics: dict,
     if examples is not None:
         (out / EXAMPLES).write_text(json.dumps(examples, indent=2))
         files["example_predictions"] = out / EXAMPLES
-    (out / CARD).write_text(model_card(metrics, summary, examples, model_name, run_id))
+    if card is None:
+        card = model_card(metrics, summary, examples, model_name, run_id)
+    (out / CARD).write_text(card)
     files["model_card"] = out / CARD
     return files

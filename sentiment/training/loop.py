@@ -23,6 +23,7 @@ from torch import nn
 from sentiment.common.compute import resolve_encoder_precision, seed_everything, select_device, set_threads
 from sentiment.common.files import atomic_path, atomic_write_text
 from sentiment.common.progress import progress as show_progress
+from sentiment.common.progress import say
 from sentiment.data import imdb
 from sentiment.data.batching import bucketed_batches, length_sorted_batches, random_batches
 from sentiment.encoding import encoders, preprocessing, tokenization
@@ -42,7 +43,7 @@ class TrainHooks:
     on_step: Optional[Callable[[int, dict], None]] = None    # global step, {loss, acc}
     on_epoch: Optional[Callable[[int, dict], None]] = None   # epoch (1-based), epoch metrics
     stop_after_epoch: Optional[int] = None                   # simulate an interruption (tests)
-    report: Callable[[str], None] = print
+    report: Callable[[str], None] = say  # printed, or to the sink of progress.lines_to
 
 
 # ---------------------------------------------------------------------------------------
@@ -80,7 +81,8 @@ def run_epoch(model, feats, batches, criterion, device, optimizer=None, hooks=No
         probs[idx] = torch.sigmoid(logits.detach()).cpu().numpy()
         if training and hooks and hooks.on_step:
             hooks.on_step(step0 + step, {"train_loss": loss.item(), "train_acc": acc})
-        it.set_postfix(loss=f"{total_loss / n:.4f}", acc=f"{total_correct / n:.2%}")
+        it.set_postfix(**{"loss": f"{total_loss / n:.4f}", "acc": f"{total_correct / n:.2%}",
+                          "tokens/s": f"{tokens / max(time.perf_counter() - t0, 1e-9):,.0f}"})
     seconds = time.perf_counter() - t0
     return {"loss": total_loss / max(n, 1), "acc": total_correct / max(n, 1), "seconds": seconds,
             "tokens_per_s": tokens / max(seconds, 1e-9), "steps": len(batches), "probs": probs}
