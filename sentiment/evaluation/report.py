@@ -135,7 +135,8 @@ def plot_comparison(models: list[tuple[str, float]], n: int, test_set: str | Non
     for yi, a in zip(y, accs):
         ax.text(min(a, 0.97) - 0.01, yi, f"{a:.4f}", va="center", ha="right", color="white")
     ax.set(xlim=(0, 1), yticks=y, yticklabels=names, xlabel="test accuracy (whole scale)",
-           title=f"Same {n:,} test reviews" + (f" ({test_set})" if test_set else ""))
+           title=(f"Same {n:,} test reviews" if n else "Same test reviews")
+           + (f" ({test_set})" if test_set else ""))
     if len(models) > 1:
         yd = y[1:]
         span = max(1.0, float(np.abs(diffs).max()) * 1.3)

@@ -253,6 +253,24 @@ def decision_summary(name: str, version: int, record: dict, n: int, run_id: str 
     ])
 
 
+def _log_comparison(client, run_id: str, version: int, record: dict, n: int) -> None:
+    """Candidate, champion and baseline on the candidate's test set, as a chart beside the
+    decision (``promotion/comparison-<n>.png``)."""
+    from sentiment.evaluation.report import plot_comparison
+    models = [(f"candidate v{version}", record["candidate_accuracy"])]
+    if record["champion_accuracy"]:
+        models.append((f"champion v{record['champion']}", record["champion_accuracy"]))
+    if record["baseline_accuracy"]:
+        models.append(("baseline", record["baseline_accuracy"]))
+    if not models[0][1]:
+        return
+    rows = client.get_run(run_id).data.params.get("data.test_rows")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = plot_comparison([(m, float(a)) for m, a in models], int(rows or 0),
+                               record["test_set"] or None, Path(tmp) / f"comparison-{n}.png")
+        client.log_artifact(run_id, str(path), "promotion")
+
+
 def _record(client, name: str, cand, record: dict, markdown: str) -> int:
     """The decision as the version's next numbered audit record, its latest tags and the top
     of its description; every field and the markdown in the run's artifacts. Returns the
@@ -275,6 +293,7 @@ def _record(client, name: str, cand, record: dict, markdown: str) -> int:
             client.log_text(cand.run_id, markdown, f"{DECISION_ARTIFACT.format(n=n)}.md")
             client.log_dict(cand.run_id, {"number": n, **record},
                             f"{DECISION_ARTIFACT.format(n=n)}.json")
+            _log_comparison(client, cand.run_id, int(cand.version), record, n)
         except Exception as e:  # the tags are the record; the artifact is for reading
             log.warning("could not log the promotion decision to run %s: %s", cand.run_id, e)
     return n
