@@ -70,7 +70,9 @@ def _tags(cfg, splits, res: dict, extra: dict | None) -> dict:
     n = res["split_sizes"]
     s = res["model"].settings
     source = provenance.data_source(cfg.data)
-    description = (f"{cfg.preset} preset baseline: "
+    description = (f"**Test accuracy {res['test']['accuracy']:.4f}** on {n['test']:,} reviews, "
+                   "the bar a promoted model must clear on them.\n\n"
+                   f"{cfg.preset} preset baseline: "
                    f"{kinds.describe(cfg.baseline_kind, s, res['n_features'])}, "
                    f"{n['train']} train / {n['test']} test reviews from {source}")
     own = {DATA_FINGERPRINT: splits.fingerprint, DATA_SOURCE: source, "preset": cfg.preset}

@@ -61,8 +61,18 @@ def training_tags(cfg, dinfo: dict, einfo: dict, extra: dict | None,
     return run_tags(describe(cfg, dinfo), own, extra, environment=environment)
 
 
-def _params(cfg) -> dict:
-    return {k: "None" if v is None else v for k, v in cfg.to_dict().items()}
+# Config fields that say where and how a run ran, not what was trained: config.json keeps them,
+# the params (what the UI's run comparison plots and tabulates) do not.
+NOT_PARAMS = ("run_dir", "cache_dir", "resume", "progress", "track", "tracking_uri",
+              "experiment", "model_name", "baseline_model_name", "tracking_timeout_s",
+              "tracking_max_retries", "probe_timeout_s", "promotion_lock_timeout_s",
+              "min_rows", "min_text_chars", "max_text_chars", "balance_low", "balance_high")
+
+
+def params(cfg) -> dict:
+    """The run's params: every Config field that shapes the model or its data."""
+    return {k: "None" if v is None else v for k, v in cfg.to_dict().items()
+            if k not in NOT_PARAMS}
 
 
 def log_datasets(mlflow, splits, source: str) -> None:
@@ -183,7 +193,7 @@ def _train_tracked(cfg, validation_report_dir, tags) -> dict:
         if resume_id:
             mlflow.set_tag("resumed", "true")
         else:  # params are immutable: a resumed run keeps the ones it started with
-            mlflow.log_params(_params(cfg))
+            mlflow.log_params(params(cfg))
             mlflow.log_params({"data.fingerprint": dinfo["fingerprint"],
                                **{f"data.{k}_rows": v for k, v in dinfo["split_sizes"].items()},
                                **{f"data.sha256.{k}": v["sha256"][:16]

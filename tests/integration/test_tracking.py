@@ -191,7 +191,10 @@ def test_experiment_artifacts_beside_the_database(store):
 def test_run_params_tags_and_inputs(store):
     run = store.client.get_run(store.res1["run_id"])
     p, tags = run.data.params, run.data.tags
-    assert set(store.cfg.to_dict()) <= set(p), "every config field is a param"
+    from sentiment.tracking.training_run import NOT_PARAMS
+    shaping = set(store.cfg.to_dict()) - set(NOT_PARAMS)
+    assert shaping <= set(p), "every config field that shapes the model is a param"
+    assert not set(NOT_PARAMS) & set(p), "where and how it ran is in config.json only"
     assert p["encoder"] == "random-tiny" and p["max_length"] == "64" and p["max_train"] == "48"
     assert p["data.fingerprint"] == store.res1["data_fingerprint"] == tags["data_fingerprint"]
     assert (p["data.train_rows"], p["data.valid_rows"], p["data.test_rows"]) == ("48", "16", "32")
