@@ -128,7 +128,7 @@ def plot_comparison(models: list[tuple[str, float]], n: int, test_set: str | Non
     names = [m for m, _ in models]
     accs = np.array([a for _, a in models], dtype=np.float64)
     diffs = (accs[0] - accs[1:]) * 100
-    fig, (ax, axd) = plt.subplots(1, 2, figsize=(9, 0.9 + 0.55 * len(models)),
+    fig, (ax, axd) = plt.subplots(1, 2, figsize=(9, 1.2 + 0.55 * len(models)), sharey=True,
                                   gridspec_kw={"width_ratios": [3, 2]})
     y = np.arange(len(models))[::-1]
     ax.barh(y, accs, color=["tab:blue"] + ["tab:grey"] * (len(models) - 1))
@@ -144,9 +144,9 @@ def plot_comparison(models: list[tuple[str, float]], n: int, test_set: str | Non
         for yi, d in zip(yd, diffs):
             axd.text(d, yi, f" {d:+.2f} ", va="center", ha="left" if d >= 0 else "right")
         axd.axvline(0, color="black", lw=1)
-        axd.set(xlim=(-span, span), ylim=ax.get_ylim(), yticks=yd, yticklabels=names[1:],
-                xlabel=f"{names[0]} minus each (percentage points)",
-                title=f"{names[0]}'s difference")
+        axd.tick_params(labelleft=False)
+        axd.set(xlim=(-span, span), xlabel="difference (percentage points)",
+                title=f"{names[0]} minus each")
     else:
         axd.axis("off")
     return _save(plt, fig, path)
