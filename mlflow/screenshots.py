@@ -321,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
     p.add_argument("--chromium", default=shutil.which("chromium") or shutil.which("chromium-browser")
                    or shutil.which("google-chrome"), help="Chromium executable")
+    p.add_argument("--only", nargs="+", metavar="PREFIX",
+                   help="only the pages whose file name starts with one of these (e.g. 07 16)")
     p.add_argument("--settle-s", type=float, default=30.0,
                    help="at most this many seconds for each page to load and draw its charts")
     args = p.parse_args(argv)
@@ -349,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
         with server(uri, port, tmp / "server.log") as base, \
                 chromium(args.chromium, tmp / "profile", tmp / "chromium.log") as page:
             for stem, route in pages(uri, defaults.experiment, defaults.model_name):
+                if args.only and not stem.startswith(tuple(args.only)):
+                    continue
                 screenshot(page, f"{base}/{route}", out / f"{stem}.png", args.settle_s)
     return 0
 
