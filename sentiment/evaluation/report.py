@@ -145,6 +145,22 @@ def _metrics_table(metrics: dict) -> str:
     return "\n".join(rows)
 
 
+def head_phrase(cfg: dict) -> str:
+    """'a bidirectional 2-layer GRU (hidden 256)', or the other head the run's config names."""
+    head, hidden = cfg.get("head", "gru"), cfg.get("hidden_dim", "?")
+    if head == "cnn":
+        return (f"a CNN ({hidden} filters of each width {cfg.get('cnn_widths', '?')}, "
+                "max-over-time pooling)")
+    if head == "linformer":
+        return (f"a Linformer attention block (width {hidden}, {cfg.get('attention_heads', '?')} "
+                f"heads, keys and values projected to {cfg.get('linformer_k', '?')} positions)")
+    if head == "linear_attention":
+        return (f"a linear-attention block (width {hidden}, {cfg.get('attention_heads', '?')} "
+                "heads, phi = elu + 1)")
+    return (f"a {'bi' if cfg.get('bidirectional', True) else 'uni'}directional "
+            f"{cfg.get('n_layers', '?')}-layer GRU (hidden {hidden})")
+
+
 def model_card(metrics: dict, summary: dict | None = None, examples: list[dict] | None = None,
                model_name: str | None = None, run_id: str | None = None) -> str:
     """A short markdown model card: what it is, what it was trained and tested on, how well it
@@ -159,9 +175,7 @@ def model_card(metrics: dict, summary: dict | None = None, examples: list[dict] 
         "## Model",
         f"- A frozen `{enc}` encoder"
         + (f" (revision `{cfg['encoder_revision']}`)" if cfg.get("encoder_revision") else "")
-        + f" feeding a {'bi' if cfg.get('bidirectional', True) else 'uni'}directional "
-          f"{cfg.get('n_layers', '?')}-layer GRU (hidden {cfg.get('hidden_dim', '?')}) and a "
-          "linear layer; output: P(positive).",
+        + f" feeding {head_phrase(cfg)} and a linear layer; output: P(positive).",
         f"- Input: English review text; the first {cfg.get('max_length', '?')} tokens "
         f"([CLS]/[SEP] included) with truncation `{cfg.get('truncation', '?')}`.",
         f"- Weights of epoch {summary.get('best_epoch', '?')} of {cfg.get('epochs', '?')} "
