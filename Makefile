@@ -17,7 +17,7 @@ TORCH_SPEC ?= torch==2.13.0
 MLFLOW_UI_PORT ?= 5000
 export MLFLOW_UI_URL ?= http://127.0.0.1:$(MLFLOW_UI_PORT)
 
-.PHONY: help setup lint run predict score test test-fast test-unit bench bench-quick mlflow-ui \
+.PHONY: help setup lint run sweep predict score test test-fast test-unit bench bench-quick mlflow-ui \
         mlflow-screenshots servers servers-stop servers-status clean clean-store clean-venv
 # A bare `make` explains rather than installs, whichever rule comes first in this file.
 .DEFAULT_GOAL := help
@@ -39,6 +39,9 @@ lint: setup  ## ruff check over the repo (rules: pyproject.toml [tool.ruff])
 
 run: setup  ## the whole pipeline on PRESET (quick) with DATA; registers and gates a model version
 	$(VENV)/bin/sentiment pipeline --preset $(PRESET) --data $(DATA)
+
+sweep: setup  ## head sweep (GRU, CNN, Linformer, linear attention) on PRESET's data, tracked in MLflow
+	$(VENV)/bin/sentiment sweep --preset $(PRESET) --data $(DATA)
 
 # TEXT goes through the environment, so quotes and apostrophes in it need no escaping.
 predict: setup  ## P(positive) of TEXT (default: the homework's examples) with MODEL (the champion)
