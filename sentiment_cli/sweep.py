@@ -18,10 +18,18 @@ OPTIONS = ("data", "split_seed", "train_fraction", "max_train", "max_valid", "ma
            "min_improvement", "min_lift_over_baseline")
 
 
+DESCRIPTION = (
+    "Compare heads on one frozen-encoder pass (the state cache): Optuna trials over head type "
+    "(gru, cnn, linformer, linear_attention), size, learning rate and dropout, as the Prefect "
+    "flow sweep-heads on Prefect's temporary local API (or the server PREFECT_API_URL names). "
+    "Each trial is a nested MLflow run under one parent run holding the comparison table and "
+    "plot; the study lives beside the SQLite tracking store or in --sweep-storage.")
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("sweep", help="Compare heads (GRU, CNN, Linformer, linear attention) on "
                                      "one frozen-encoder pass: an Optuna sweep tracked in MLflow.",
-                       description=__doc__.split("\n\n")[0].replace("\n", " "))
+                       description=DESCRIPTION)
     p.add_argument("--register-best", action="store_true",
                    help="Register the best trial (by validation accuracy) as a model version.")
     p.add_argument("--promote", action="store_true",

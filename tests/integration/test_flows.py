@@ -315,9 +315,9 @@ def test_tiny_sweep_nests_its_trials_under_one_parent_with_the_table(harness, da
         assert c.data.params["head"] in ("gru", "cnn", "linear_attention")
         assert c.data.metrics["train_tokens_per_s"] > 0
     # The parent holds the comparison table (one row per child) and the plot.
-    table = json.loads(mlflow.artifacts.download_artifacts(
+    table = json.loads(Path(mlflow.artifacts.download_artifacts(
         run_id=parent.info.run_id, artifact_path=sweep_run.TABLE_ARTIFACT,
-        tracking_uri=uri, dst_path=str(tmp_path / "dl")))
+        tracking_uri=uri, dst_path=str(tmp_path / "dl"))).read_text())
     rows = [dict(zip(table["columns"], r)) for r in table["data"]]
     assert sorted(r["run_id"] for r in rows) == sorted(c.info.run_id for c in children)
     assert {"val_accuracy", "test_accuracy", "train_seconds", "train_tokens_per_s",
