@@ -10,7 +10,7 @@ from typing import Any, Optional
 from sentiment.config import Config, preset_help
 
 # Parameters of a flow that are not Config fields.
-NOT_CONFIG = ("preset", "overrides", "promote", "version")
+NOT_CONFIG = ("preset", "overrides", "promote", "version", "register_best")
 
 # The flows' `preset` default is the library's, so the two cannot drift apart.
 DEFAULT_PRESET: str = Config.preset
@@ -18,6 +18,10 @@ PRESET_HELP = preset_help("parameters")
 OVERRIDES_HELP = 'Any other Config field by name, as a JSON object, e.g. {"lr": 0.0003}.'
 PROMOTE_HELP = "Run the promotion gate after registering; off: register only."
 VERSION_HELP = "The model version to gate. Empty: the newest."
+REGISTER_BEST_HELP = ("Register the sweep's best trial (by validation accuracy) as a model "
+                      "version, after training the bag-of-words baseline on the same splits.")
+PROMOTE_BEST_HELP = ("Register the best trial and run the promotion gate on it, as for any "
+                     "candidate.")
 
 
 def config_from_params(params: dict[str, Any]) -> Config:
