@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Optional
 
-from prefect import task
+from prefect import get_run_logger, task
 
+from sentiment.common import progress
 from sentiment.config import Config
 from sentiment.tracking import torchrun_training, training_run
 from tasks.options import NO_CACHING, PLAIN_PRINT
@@ -17,11 +18,14 @@ def train_model(cfg: Config, validation_report_dir: Optional[str] = None,
                 tags: Optional[dict[str, str]] = None, processes: Optional[int] = None) -> dict:
     """The MLflow run id, the run folder and the test accuracy; the model stays on disk.
     `tags` go onto the MLflow run (the flow's links back to itself: see
-    `sentiment.tracking.training_run.train_tracked`). `processes` (None: the worker's
-    $SENTIMENT_TRAIN_PROCESSES, else 1) above 1: data-parallel training on that many
-    processes of the worker, launched through torchrun."""
+    `sentiment.tracking.training_run.train_tracked`). Progress (epoch, batch, loss,
+    tokens/s, about every 30 s) and the epoch lines go to the task run's logs. `processes`
+    (None: the worker's $SENTIMENT_TRAIN_PROCESSES, else 1) above 1: data-parallel training on
+    that many processes of the worker, launched through torchrun (their output goes to the
+    worker's log)."""
     processes = torchrun_training.process_count(processes)
     if processes > 1:
         return torchrun_training.train_tracked_torchrun(cfg, processes, validation_report_dir,
                                                         tags)
-    return training_run.train_tracked(cfg, validation_report_dir, tags)
+    with progress.lines_to(get_run_logger().info):
+        return training_run.train_tracked(cfg, validation_report_dir, tags)

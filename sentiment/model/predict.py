@@ -19,6 +19,7 @@ from sentiment.encoding import encoders
 from sentiment.encoding.preprocessing import Preprocessing
 from sentiment.model import model_folder
 from sentiment.model.bert_gru import BERTGRUSentiment
+from sentiment.model.inference_head import inference_head
 
 # The homework's two example reviews: what `predict` shows without input, and what a tracked
 # run predicts as its examples.
@@ -38,7 +39,8 @@ def predict_sentiment(model: BERTGRUSentiment, tokenizer, text: str,
 
 
 class SentimentModel:
-    """Encoder + tokenizer + trained head, with length-sorted batched inference."""
+    """Encoder + tokenizer + trained head (whichever its folder names), with length-sorted
+    batched inference."""
 
     def __init__(self, model: BERTGRUSentiment, tokenizer, preprocessing: Preprocessing,
                  precision: str, batch_size: int):
@@ -48,6 +50,7 @@ class SentimentModel:
         self.precision, self.batch_size = precision, batch_size
         self.device = next(model.head.parameters()).device
         self._encoder = model.bert
+        self._head = inference_head(model.head, precision, self.device)
         if precision == "int8":
             self._encoder = torch.ao.quantization.quantize_dynamic(model.bert, {torch.nn.Linear},
                                                                    dtype=torch.qint8)
@@ -68,10 +71,7 @@ class SentimentModel:
             encoder, tokenizer, _ = encoders.load_encoder(spec.encoder, spec.encoder_revision)
         model_folder.load_encoder_layers(model_folder.locate(model_dir), encoder)
         dev = select_device(device or default("device"))
-        c = head.config
-        model = BERTGRUSentiment(encoder, c.hidden_dim, c.output_dim, c.n_layers, c.bidirectional,
-                                 c.dropout)
-        model.head = head
+        model = BERTGRUSentiment.with_head(encoder, head)
         model.to(dev)
         prec = resolve_encoder_precision(precision or default("encoder_precision"), dev)
         return cls(model, tokenizer, spec, prec, batch_size or default("eval_batch_size"))
@@ -89,7 +89,7 @@ class SentimentModel:
             batch, mask = batch.to(self.device), mask.to(self.device)
             with encoder_autocast(self.device, self.precision):
                 states = self._encoder(input_ids=batch, attention_mask=mask)[0]
-            logits = self.model.head(states.to(self.model.head.out.weight.dtype), mask.sum(1))
+            logits = self._head(states, mask.sum(1))
             out[idx] = torch.sigmoid(logits[:, 0].float()).cpu().numpy()
         return out
 

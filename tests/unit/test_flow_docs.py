@@ -20,6 +20,7 @@ def _flows():
     from flows import params
     from flows.promote import promote_sentiment
     from flows.score import score_reviews
+    from flows.sweep import sweep_sentiment
     from flows.train import train_sentiment
     from sentiment.config import Config
     from sentiment.scoring.config import ScoringConfig
@@ -30,6 +31,9 @@ def _flows():
             train_processes=params.TRAIN_PROCESSES_HELP, **own),
         "flows/promote.py:promote_sentiment": params.args_doc(
             promote_sentiment.fn, Config, params.preset_value, version=params.VERSION_HELP, **own),
+        "flows/sweep.py:sweep_sentiment": params.args_doc(
+            sweep_sentiment.fn, Config, params.preset_value, register_best=params.REGISTER_BEST_HELP,
+            promote=params.PROMOTE_BEST_HELP, **own),
         "flows/score.py:score_reviews": params.args_doc(
             score_reviews.fn, ScoringConfig, params.field_default),
     }
