@@ -220,8 +220,8 @@ class TrainedParts(nn.Module):
         self.params = nn.ParameterList([p for p in model.parameters() if p.requires_grad])
         object.__setattr__(self, "model", model)  # not a submodule: DDP sees the trained part
 
-    def forward(self, feats, idx, head_ctx) -> torch.Tensor:
-        return feats.logits(self.model, idx, head_ctx)
+    def forward(self, feats, idx, head_ctx, head) -> torch.Tensor:
+        return feats.logits(self.model, idx, head_ctx, head)
 
 
 def data_parallel(model: nn.Module, device: torch.device):

@@ -100,6 +100,7 @@ def _run_epoch_sharded(model, feats, batches, criterion, device, optimizer, hook
     training = optimizer is not None
     model.train(training)
     ctx = head_autocast(device)
+    head = head_call(model, training, feats.precision, device)
     world = distributed.world_size()
     total_loss = total_correct = n = tokens = 0.0
     probs = np.zeros(len(feats.labels), dtype=np.float32)
@@ -116,8 +117,8 @@ def _run_epoch_sharded(model, feats, batches, criterion, device, optimizer, hook
         y = torch.as_tensor(feats.labels[run_idx], dtype=torch.float32, device=device)
         with torch.set_grad_enabled(training):
             forward = parallel if training and parallel is not None else \
-                (lambda f, i, c: f.logits(model, i, c))
-            logits = forward(feats, run_idx, ctx).squeeze(1).float()
+                (lambda f, i, c, h: f.logits(model, i, c, h))
+            logits = forward(feats, run_idx, ctx, head).squeeze(1).float()
             loss_sum = criterion(logits, y) * b  # the mean loss times this share's size
         if training:
             optimizer.zero_grad(set_to_none=True)
