@@ -10,7 +10,7 @@ from typing import Any, Optional
 from sentiment.config import Config, preset_help
 
 # Parameters of a flow that are not Config fields.
-NOT_CONFIG = ("preset", "overrides", "promote", "version")
+NOT_CONFIG = ("preset", "overrides", "promote", "version", "to", "reason")
 
 # The flows' `preset` default is the library's, so the two cannot drift apart.
 DEFAULT_PRESET: str = Config.preset
@@ -18,6 +18,9 @@ PRESET_HELP = preset_help("parameters")
 OVERRIDES_HELP = 'Any other Config field by name, as a JSON object, e.g. {"lr": 0.0003}.'
 PROMOTE_HELP = "Run the promotion gate after registering; off: register only."
 VERSION_HELP = "The model version to gate. Empty: the newest."
+TO_HELP = ("The version to roll the champion back to. Empty: the champion before the promotion "
+           "of the current one.")
+REASON_HELP = "Why the champion is rolled back: recorded with the decision and in the history."
 
 
 def config_from_params(params: dict[str, Any]) -> Config:

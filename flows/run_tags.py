@@ -16,3 +16,10 @@ def flow_run_tags() -> dict[str, str]:
     if deployment.id:
         tags["prefect.deployment"] = f"{flow_run.flow_name}/{deployment.name}"
     return tags
+
+
+def flow_run_actor() -> str:
+    """Who moved the alias, for the champion history: this flow run (and its deployment)."""
+    tags = flow_run_tags()
+    who = f"prefect flow run {tags['prefect.flow_run_name']} ({tags['prefect.flow_run_id']})"
+    return who + (f" of {tags['prefect.deployment']}" if "prefect.deployment" in tags else "")

@@ -14,19 +14,26 @@ from typing import Any, Literal, Optional
 
 from prefect import flow, get_run_logger
 
-from flows.artifacts import publish_decision, publish_metrics, publish_run_link, publish_validation
+from flows.artifacts import (
+    publish_decision,
+    publish_history,
+    publish_metrics,
+    publish_run_link,
+    publish_validation,
+)
 from flows.failure import failed
 from flows.mlflow_link import mlflow_run_url
 from flows.params import (
     DEFAULT_PRESET,
     config_from_params,
 )
-from flows.run_tags import flow_run_tags
+from flows.run_tags import flow_run_actor, flow_run_tags
 from flows.summary import Stopwatch, summarize, summary_lines
 from sentiment.config import Config
 from sentiment.contract.validation import ensure_valid
 from sentiment.training import run_folder
 from tasks import (
+    champion_history,
     evaluate_model,
     probe_registry,
     promote_model,
@@ -161,8 +168,9 @@ def stages(cfg: Config, promote: bool) -> dict:
     decision = None
     if promote:
         with clock("promote"):
-            decision = promote_model(cfg, version["version"])
+            decision = promote_model(cfg, version["version"], flow_run_actor())
         publish_decision(decision)
+        publish_history(champion_history(cfg))
     publish_metrics(metrics, baseline, clock.seconds, token_cache)
 
     summary = summarize(run, run_url, version, decision, token_cache, clock.seconds, baseline)

@@ -3,6 +3,13 @@
 asks ``decide``.
 """
 
-from sentiment.gate.decision import decide, markdown_report, side_by_side
+from sentiment.gate.decision import (
+    behaviour_markdown,
+    behaviour_verdict,
+    decide,
+    markdown_report,
+    side_by_side,
+)
 
-__all__ = ["decide", "markdown_report", "side_by_side"]
+__all__ = ["decide", "markdown_report", "side_by_side", "behaviour_verdict",
+           "behaviour_markdown"]

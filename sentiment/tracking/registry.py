@@ -4,7 +4,8 @@
 The model is logged as code (`pyfunc_model.py`) with plain-file artifacts: nothing pickled.
 
 Registration is idempotent: a retry finds the version its run already created (by run id) and
-completes it instead of creating another; the version's tags are the run's own metrics, checked.
+completes it instead of creating another; the version's tags are the run's own metrics, checked,
+and the SHA-256 of each of its files as stored (``checksums``), which a rollback verifies.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from sentiment.blend.fit import PARTS
 from sentiment.encoding import preprocessing
+from sentiment.tracking import checksums
 from sentiment.tracking.logged_model import (
     ensure_registered_model,
     link_version,
@@ -250,6 +252,8 @@ def register_model(run_id: str, run_dir: str, cfg) -> dict:
                                          model_id=model_id, tags=tags, description=description)
     _finish_version(client, name, mv, tags, description, model_id)
     _check_tags(client, name, str(mv.version), acc)
+    # What a rollback checks before moving the alias back to this version.
+    checksums.record_checksums(client, name, mv.version, uri)
     return {"name": name, "version": int(mv.version), "model_uri": f"models:/{name}/{mv.version}",
             "test_accuracy": acc, "run_id": run_id, "logged_model_uri": logged_uri,
             "test_set": tags.get(VERSION_TEST_SET)}

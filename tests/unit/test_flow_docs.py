@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 def _flows():
     from flows import params
     from flows.promote import promote_sentiment
+    from flows.rollback import rollback_champion_flow
     from flows.score import score_reviews
     from flows.train import train_sentiment
     from sentiment.config import Config
@@ -29,6 +30,9 @@ def _flows():
             train_sentiment.fn, Config, params.preset_value, promote=params.PROMOTE_HELP, **own),
         "flows/promote.py:promote_sentiment": params.args_doc(
             promote_sentiment.fn, Config, params.preset_value, version=params.VERSION_HELP, **own),
+        "flows/rollback.py:rollback_champion_flow": params.args_doc(
+            rollback_champion_flow.fn, Config, params.preset_value, to=params.TO_HELP,
+            reason=params.REASON_HELP, **own),
         "flows/score.py:score_reviews": params.args_doc(
             score_reviews.fn, ScoringConfig, params.field_default),
     }

@@ -1,0 +1,167 @@
+"""Champion history and rollback on a real store: three versions promoted one after the other,
+`sentiment champion history` listing every move with its reason, a rollback moving the alias
+back (alone, and two at once), and a rollback to a version whose files were changed refused.
+
+One smoke run with the random-init tiny encoder is trained and registered once for the module;
+the other versions are further versions of the same logged model (registry work only), each
+test on a registered model of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from conftest import imdb_data
+
+pytest.importorskip("mlflow")
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    if imdb_data() is None:
+        pytest.skip("IMDB parquet data not found (set IMDB_DATA)")
+    import pandas as pd
+    from mlflow import MlflowClient
+
+    from sentiment.config import Config
+    from sentiment.tracking import registry, training_run
+    root = tmp_path_factory.mktemp("champion")
+    mp = pytest.MonkeyPatch()
+    for k in ("MLFLOW_TRACKING_URI", "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"):
+        mp.delenv(k, raising=False)
+    mp.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    mp.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
+    mp.setenv("SENTIMENT_DEVICE", "cpu")
+    mp.chdir(root)
+    try:
+        data = root / "data"
+        data.mkdir()
+        for split, n in (("train", 64), ("test", 16)):
+            df = pd.read_parquet(imdb_data() / f"{split}.parquet", columns=["text", "label"])
+            df.sample(n, random_state=0).to_parquet(data / f"{split}.parquet", index=False)
+        uri = f"sqlite:///{root}/mlflow.db"
+        cfg = Config.from_preset("smoke", data=str(data), encoder="random-tiny",
+                                 run_dir=str(root / "run"), cache_dir=str(root / "cache"),
+                                 tracking_uri=uri, progress=False, model_name="first",
+                                 experiment="champion-test", num_threads=1)
+        res = training_run.train_tracked(cfg)
+        registry.register_model(res["run_id"], res["run_dir"], cfg)
+        client = MlflowClient(uri, uri)
+        yield SimpleNamespace(uri=uri, cfg=cfg, client=client,
+                              first=client.get_model_version("first", "1"))
+    finally:
+        mp.undo()
+
+
+def _three_promoted(store, name: str):
+    """Versions 1, 2, 3 of `name` (the trained model, tagged 0.60, 0.70, 0.80 on one test set),
+    each promoted by the gate in turn: moves none→1, 1→2, 2→3."""
+    from sentiment.tracking import promotion
+    from sentiment.tracking.names import VERSION_ACCURACY
+    src = store.first
+    store.client.create_registered_model(name)
+    for acc in (0.6, 0.7, 0.8):
+        tags = {**src.tags, VERSION_ACCURACY: repr(acc)}
+        v = store.client.create_model_version(name, source=src.source, run_id=src.run_id,
+                                              model_id=src.model_id, tags=tags).version
+        d = promotion.promote(_cfg(store, name), int(v))
+        assert d["promoted"], d["reason"]
+    return _cfg(store, name)
+
+
+def _cfg(store, name):
+    return store.cfg.replace(model_name=name, min_accuracy=0.5, min_lift_over_baseline=-1.0)
+
+
+def _cli(store, name, *args, background=False):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PREFECT_API"))}
+    env.update(MLFLOW_DISABLE_TELEMETRY="true", OMP_NUM_THREADS="1", SENTIMENT_DEVICE="cpu",
+               PYTHONPATH=str(REPO))
+    cmd = [sys.executable, "-m", "sentiment_cli.main", "champion", *args, "--preset", "smoke",
+           "--tracking-uri", store.uri, "--model-name", name]
+    if background:
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def _moves(store, name):
+    from sentiment.tracking.champion import history
+    return [(m["from"], m["to"], m["kind"]) for m in history(store.client, name)]
+
+
+def test_history_lists_every_move_with_its_reason(store):
+    from sentiment.tracking.champion import HISTORY_HEADING
+    _three_promoted(store, "hist")
+    out = _cli(store, "hist", "history", "--json")
+    assert out.returncode == 0, out.stderr
+    moves = json.loads(out.stdout)
+    assert [(m["from"], m["to"], m["kind"]) for m in moves] == [
+        (None, 1, "promoted"), (1, 2, "promoted"), (2, 3, "promoted")]
+    assert all("beats" in m["reason"] or "no champion yet" in m["reason"] for m in moves)
+    assert all(m["by"] and m["time"] for m in moves)
+    # The same history on the registered model's page, newest first.
+    page = store.client.get_registered_model("hist").description
+    assert HISTORY_HEADING in page
+    rows = [line for line in page.splitlines() if line.startswith("| 20")]
+    assert [r.split(" | ")[1:3] for r in rows] == [["2", "3"], ["1", "2"], ["–", "1"]]
+
+
+def test_rollback_moves_the_alias_back_and_the_history_shows_it(store):
+    _three_promoted(store, "back")
+    out = _cli(store, "back", "rollback", "--reason", "v3 mislabels sarcasm", "--json")
+    assert out.returncode == 0, out.stderr
+    done = json.loads(out.stdout)
+    assert (done["from"]["version"], done["to"]["version"]) == (3, 2)
+    assert done["to"]["accuracy"] == pytest.approx(0.7)  # the target's numbers, no gate run
+    assert int(store.client.get_model_version_by_alias("back", "champion").version) == 2
+    assert _moves(store, "back")[-1] == (3, 2, "rolled back")
+    shown = _cli(store, "back", "show", "--json")
+    assert shown.returncode == 0, shown.stderr
+    found = json.loads(shown.stdout)
+    assert found["version"] == 2 and "v3 mislabels sarcasm" in found["decision"]["reason"]
+    assert found["rollback_target"] == 1  # the champion before version 2's promotion
+
+
+def test_two_rollbacks_at_once_leave_one_champion_and_both_decisions(store):
+    _three_promoted(store, "race")
+    procs = [_cli(store, "race", "rollback", "--reason", f"operator {i}", background=True)
+             for i in (1, 2)]
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err
+    # Serialised by the promotion lock: each rolled back one promotion, 3→2 then 2→1.
+    assert _moves(store, "race")[-2:] == [(3, 2, "rolled back"), (2, 1, "rolled back")]
+    assert int(store.client.get_model_version_by_alias("race", "champion").version) == 1
+    holders = [int(v.version) for v in store.client.search_model_versions("name = 'race'")
+               if "champion" in (v.aliases or [])]
+    assert holders == [1]
+    from sentiment.tracking.champion import history
+    reasons = [m["reason"] for m in history(store.client, "race")[-2:]]
+    assert any("operator 1" in r for r in reasons) and any("operator 2" in r for r in reasons)
+
+
+def test_rollback_to_a_tampered_version_is_refused(store):
+    from sentiment.tracking.champion import RollbackRefused, rollback
+    cfg = _three_promoted(store, "tamper")
+    files = Path(store.client.get_logged_model(store.first.model_id).artifact_location
+                 .removeprefix("file://"))
+    weights = next(p for p in files.rglob("*.safetensors"))
+    original = weights.read_bytes()
+    try:
+        weights.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
+        with pytest.raises(RollbackRefused, match="differ from the checksums.*safetensors changed"):
+            rollback(cfg, reason="try the old one")
+    finally:
+        weights.write_bytes(original)
+    assert int(store.client.get_model_version_by_alias("tamper", "champion").version) == 3
+    tags = store.client.get_model_version("tamper", "2").tags
+    assert tags["promotion_decision"] == "rollback refused"  # the refusal is recorded too
