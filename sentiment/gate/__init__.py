@@ -9,7 +9,10 @@ from sentiment.gate.decision import (
     decide,
     markdown_report,
     side_by_side,
+    slice_rows,
+    slice_verdict,
+    slices_markdown,
 )
 
 __all__ = ["decide", "markdown_report", "side_by_side", "behaviour_verdict",
-           "behaviour_markdown"]
+           "behaviour_markdown", "slice_rows", "slice_verdict", "slices_markdown"]

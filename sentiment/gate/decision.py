@@ -70,10 +70,58 @@ def behaviour_verdict(behaviour: dict | None, max_rate: float) -> tuple[bool, st
                    f"{len(over)} test type{'s' if len(over) > 1 else ''}: " + "; ".join(parts))
 
 
+# A slice loss of 1 (the whole scale) is always allowed: the worst-slice rule is off.
+SLICE_RULE_OFF = 1.0
+
+
+def slice_rows(candidate: dict | None, champion: dict | None) -> list[dict]:
+    """{slice, candidate, champion, difference} per slice of the candidate's test set, from
+    {slice: test accuracy} of each (the champion's only when measured on the same reviews)."""
+    candidate, champion = candidate or {}, champion or {}
+    rows = []
+    for name in list(candidate) + [s for s in champion if s not in candidate]:
+        a, b = candidate.get(name), champion.get(name)
+        rows.append({"slice": name, "candidate": a, "champion": b,
+                     "difference": None if a is None or b is None else a - b})
+    return rows
+
+
+def slice_verdict(rows: list[dict], max_loss: float) -> tuple[bool, str]:
+    """(passes?, words): the candidate's worst slice against the champion's on the same reviews
+    may fall at most `max_loss` below it; off at ``SLICE_RULE_OFF``, and not applicable when
+    the two share no slice (no champion, or none measured on these reviews)."""
+    if max_loss >= SLICE_RULE_OFF:
+        return True, ""
+    shared = [r for r in rows if r["difference"] is not None]
+    if not shared:
+        return True, "no champion slice accuracies on these reviews: the slice rule not applied"
+    worst = min(shared, key=lambda r: r["difference"])
+    words = (f"its worst slice against the champion, {worst['slice']}, is "
+             f"{worst['candidate']:.4f} against {worst['champion']:.4f} "
+             f"({worst['difference']:+.4f}; a loss of at most {max_loss:.4f} allowed)")
+    return -worst["difference"] <= max_loss + _EPS, words
+
+
+def slices_markdown(rows: list[dict], note: str, max_loss: float) -> str:
+    rule = ("off" if max_loss >= SLICE_RULE_OFF
+            else f"the worst slice at most {max_loss:.4f} below the champion's")
+    lines = [f"Test accuracy per slice (rule: {rule}):", ""]
+    if not rows:
+        return "\n".join(lines + ["No slice accuracies were logged for the candidate."])
+    lines += ["| slice | candidate | champion | difference |", "|---|---|---|---|"]
+    lines += [f"| {r['slice']} | {_fmt(r['candidate'])} | {_fmt(r['champion'])} | "
+              f"{_signed(r['difference'])} |" for r in rows]
+    if note:
+        lines += ["", note]
+    return "\n".join(lines)
+
+
 def decide(candidate_acc: float, champion_acc: float | None, min_accuracy: float,
            min_improvement: float, baseline_acc: float | None = None,
            min_lift: float = BASELINE_RULE_OFF, behaviour: dict | None = None,
-           max_behaviour_failure_rate: float = BEHAVIOUR_RULE_OFF) -> tuple[bool, str]:
+           max_behaviour_failure_rate: float = BEHAVIOUR_RULE_OFF,
+           slices: list[dict] | None = None,
+           max_slice_loss: float = SLICE_RULE_OFF) -> tuple[bool, str]:
     """(promote?, reason) for a candidate's test accuracy against the gate, the baseline and
     the champion, all measured on the same test set.
 
@@ -84,13 +132,19 @@ def decide(candidate_acc: float, champion_acc: float | None, min_accuracy: float
     negative one tolerates that much loss. Unless `min_lift` is ``BASELINE_RULE_OFF``, a
     missing baseline refuses the candidate: the lift cannot be checked. Last, the behavioural
     rule (``behaviour_verdict``) refuses a candidate that fails too many cases of one test type,
-    whatever its accuracy. The reason names every rule that was applied.
+    whatever its accuracy, and the slice rule (``slice_verdict``, over `slices` from
+    ``slice_rows``) one whose worst slice falls too far below the champion's. The reason names
+    every rule that was applied.
     """
     promoted, reason = _decide_accuracy(candidate_acc, champion_acc, min_accuracy,
                                         min_improvement, baseline_acc, min_lift)
     if not promoted:
         return promoted, reason
     ok, words = behaviour_verdict(behaviour, max_behaviour_failure_rate)
+    if not ok:
+        return False, f"{reason}, but {words}"
+    reason = f"{reason}; {words}" if words else reason
+    ok, words = slice_verdict(slices or [], max_slice_loss)
     if not ok:
         return False, f"{reason}, but {words}"
     return True, f"{reason}; {words}" if words else reason

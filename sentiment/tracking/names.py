@@ -32,8 +32,12 @@ ENCODER_ARTIFACT = "encoder"          # the encoder and tokenizer as plain files
 BASELINE_ARTIFACT = "baseline"        # the bag-of-words model as plain files
 CONFIG_ARTIFACT = "config.json"       # the run's Config
 
+# Test accuracy per slice of the test set (sentiment.evaluation.slices), metric and table.
+SLICE_METRIC = "test_slice_{slice}_accuracy"
+SLICE_TABLE = "evaluation/slices.json"
+
 # The test metrics every model's run logs as test_<name>.
-TEST_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
+TEST_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "ece")
 
 
 def format_accuracy(acc: float) -> str:

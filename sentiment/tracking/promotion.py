@@ -29,6 +29,7 @@ from sentiment.tracking.names import (
     PART_ACCURACY,
     PROMOTED,
     ROLE,
+    SLICE_METRIC,
     VERSION_ACCURACY,
     VERSION_RUN_ID,
     VERSION_TEST_SET,
@@ -193,13 +194,47 @@ def _gate(client, store: str, cfg, cand, cand_acc, champ, baseline: dict | None,
             reason = (f"cannot compare with the {CHAMPION} (version {champ.version}): it was "
                       f"tested on another test set and re-scoring it failed: {e}")
             return False, reason, gate.side_by_side(cand_set, cand_acc, None, base)
+    slices = _slices(client, cand, champ, champion)
     promoted, reason = gate.decide(
         cand_acc, champion["accuracy"] if champion else None, cfg.min_accuracy,
         cfg.min_improvement, base["accuracy"] if base else None, cfg.min_lift_over_baseline,
-        behaviour, cfg.max_behaviour_failure_rate)
+        behaviour, cfg.max_behaviour_failure_rate, slices["rows"], cfg.max_slice_loss)
     if promoted and champion and champion["rescored"]:
         reason += " (the champion re-scored on the candidate's test set)"
-    return promoted, reason, gate.side_by_side(cand_set, cand_acc, champion, base)
+    compared = gate.side_by_side(cand_set, cand_acc, champion, base)
+    compared["slices"] = slices
+    return promoted, reason, compared
+
+
+def run_slices(client, run_id: str | None) -> dict[str, float]:
+    """{slice: test accuracy} a run logged (``evaluation.slices``); {} when it logged none."""
+    if not run_id:
+        return {}
+    try:
+        metrics = client.get_run(run_id).data.metrics
+    except Exception:
+        return {}
+    pre, post = SLICE_METRIC.split("{slice}")
+    return {k[len(pre):-len(post)]: v for k, v in metrics.items()
+            if k.startswith(pre) and k.endswith(post)}
+
+
+def _slices(client, cand, champ, champion: dict | None) -> dict:
+    """{rows: candidate and champion per slice, note}: the champion's slices only when it was
+    tested on the candidate's reviews (a re-scored champion has no per-slice figures there)."""
+    mine, theirs, note = run_slices(client, cand.run_id), None, ""
+    if champion is not None and champion["rescored"]:
+        note = "The champion was tested on another test set: no slice accuracies on these reviews."
+    elif champ is not None and int(champ.version) != int(cand.version):
+        theirs = run_slices(client, champ.run_id)
+        a, b = cand.tags or {}, champ.tags or {}
+        if (a.get("encoder"), a.get("max_length")) != (b.get("encoder"), b.get("max_length")):
+            note = ("`cut` and `whole` follow each model's own tokenizer and max_length "
+                    f"(candidate {a.get('encoder')} {a.get('max_length')}, champion "
+                    f"{b.get('encoder')} {b.get('max_length')}); the other slices are the "
+                    "same reviews.")
+    from sentiment import gate
+    return {"rows": gate.slice_rows(mine, theirs), "note": note}
 
 
 def _next_audit_index(tags: dict) -> int:
@@ -270,7 +305,8 @@ def promote(cfg, version: int | None = None, baseline: dict | None = None,
     candidate = {"version": cand_v, "accuracy": cand_acc}
     settings = (f"min_accuracy={cfg.min_accuracy}, min_improvement={cfg.min_improvement}, "
                 f"min_lift_over_baseline={cfg.min_lift_over_baseline}, "
-                f"max_behaviour_failure_rate={cfg.max_behaviour_failure_rate}")
+                f"max_behaviour_failure_rate={cfg.max_behaviour_failure_rate}, "
+                f"max_slice_loss={cfg.max_slice_loss}")
     # The behavioural suite, before the lock: loading the model takes a while.
     behaviour = behaviour_of(client, uri, name, cand)
     with promotion_lock(client, uri, name, cfg.promotion_lock_timeout_s):
@@ -304,6 +340,8 @@ def promote(cfg, version: int | None = None, baseline: dict | None = None,
             before = {"version": int(champ.version), "accuracy": version_accuracy(client, champ)}
         after_v = candidate if promoted else before
         compared["candidate_parts"] = candidate_parts(cand)
+        # A refusal before the comparison still shows the candidate's own slices.
+        compared.setdefault("slices", _slices(client, cand, None, None))
         md = gate.markdown_report(name, promoted, reason, candidate, before, after_v,
                                        cfg.min_accuracy, cfg.min_improvement, compared,
                                        cfg.min_lift_over_baseline)
@@ -313,6 +351,8 @@ def promote(cfg, version: int | None = None, baseline: dict | None = None,
         compared["behaviour"] = {"candidate": behaviour, "champion": champ_behaviour}
         md += "\n\n" + gate.behaviour_markdown(behaviour, champ_behaviour,
                                                  cfg.max_behaviour_failure_rate)
+        md += "\n\n" + gate.slices_markdown(compared["slices"]["rows"],
+                                              compared["slices"]["note"], cfg.max_slice_loss)
         champion_cmp, base_cmp = compared.get("champion"), compared.get("baseline")
         record = {"decision": PROMOTED if promoted else "rejected", "reason": reason,
                   "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "timestamp": repr(time.time()),
@@ -329,7 +369,8 @@ def promote(cfg, version: int | None = None, baseline: dict | None = None,
                   "behaviour_failure_rates": json.dumps((behaviour or {}).get("rates")
                                                         or (behaviour or {}).get("error")),
                   "champion_behaviour_failure_rates": json.dumps(
-                      (champ_behaviour or {}).get("rates") or (champ_behaviour or {}).get("error"))}
+                      (champ_behaviour or {}).get("rates") or (champ_behaviour or {}).get("error")),
+                  "slices": json.dumps(compared["slices"]["rows"])}
         n = record_decision(client, name, cand, record, md)
         if promoted:
             from sentiment.tracking.champion import publish_history

@@ -165,3 +165,32 @@ def test_rollback_to_a_tampered_version_is_refused(store):
     assert int(store.client.get_model_version_by_alias("tamper", "champion").version) == 3
     tags = store.client.get_model_version("tamper", "2").tags
     assert tags["promotion_decision"] == "rollback refused"  # the refusal is recorded too
+
+
+def test_candidate_refused_on_behaviour_alone(store):
+    """A version every accuracy rule lets through (no minimum, no baseline rule, no champion)
+    is refused by the behavioural rule alone; its run gets the failure rates and the cases."""
+    from sentiment.tracking import promotion
+    from sentiment.tracking.names import BEHAVIOUR_TABLE
+    src = store.first
+    store.client.create_registered_model("behave")
+    v = int(store.client.create_model_version("behave", source=src.source, run_id=src.run_id,
+                                              model_id=src.model_id, tags=src.tags).version)
+    strict = _cfg(store, "behave").replace(min_accuracy=0.0, max_behaviour_failure_rate=0.0)
+    d = promotion.promote(strict, v)
+    rates = d["compared"]["behaviour"]["candidate"]["rates"]
+    failing = [t for t, r in rates.items() if r > 0]
+    assert failing, "the barely trained smoke model passes every behavioural case"
+    assert not d["promoted"]
+    assert "no champion yet, but it fails more than 0% of the behavioural cases" in d["reason"]
+    assert all(t in d["reason"] for t in failing) and "e.g. " in d["reason"]
+    assert "| test type | candidate failed | champion failed |" in d["markdown"]
+    run = store.client.get_run(src.run_id)
+    assert run.data.metrics[f"behaviour_{failing[0]}_failure_rate"] == pytest.approx(
+        rates[failing[0]])
+    assert BEHAVIOUR_TABLE.split("/")[1] in [
+        Path(a.path).name for a in store.client.list_artifacts(src.run_id, "behaviour")]
+    # The same version with the rule off: promoted, the results read back from its tags.
+    d = promotion.promote(strict.replace(max_behaviour_failure_rate=1.0), v)
+    assert d["promoted"], d["reason"]
+    assert d["compared"]["behaviour"]["candidate"]["rates"] == rates
