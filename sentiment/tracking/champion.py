@@ -111,7 +111,8 @@ def previous_holder(moves: list[dict], current: int | None) -> int | None:
         if m["kind"] == ROLLED_BACK and m["to"] in stack:
             del stack[stack.index(m["to"]) + 1:]
         else:
-            if not stack and m["from"] is not None:
+            # A holder the gate did not put there (the alias set by hand) still counts.
+            if m["from"] is not None and (not stack or stack[-1] != m["from"]):
                 stack.append(m["from"])
             stack.append(m["to"])
     if current is None or current not in stack:

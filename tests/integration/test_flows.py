@@ -195,6 +195,12 @@ def test_train_flow_and_every_gate_decision(harness, datasets, tmp_path):
     assert base_run.data.tags["prefect.flow_run_id"] == str(flow_run_id)
     assert "not promoted" in arts["sentiment-promotion"].data
     assert arts["sentiment-validation"].data.strip()
+    # Every decision shows the behavioural checks and the slices; the history is published.
+    assert any(m.startswith("Behaviour (failed per test type): mft_") for m in logs), logs
+    assert any(m.startswith("Slices (test accuracy): length_q1 ") for m in logs), logs
+    assert "| test type | candidate failed | champion failed |" in arts["sentiment-promotion"].data
+    assert "| slice | candidate | champion | difference |" in arts["sentiment-promotion"].data
+    assert "sentiment-champion-history" in arts
 
     # 2. Same inputs, new seed, gate switched off: the token cache is reused. The MLflow link
     # follows the address the store is served at.
