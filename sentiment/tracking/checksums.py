@@ -16,12 +16,16 @@ from pathlib import Path
 from sentiment.tracking.names import VERSION_FILES_SHA256
 
 CHUNK = 1 << 20
+# Written by MLflow into a download of a registered version (its name and version), not part of
+# the model: it differs between two versions of the same files.
+NOT_MODEL_FILES = ("registered_model_meta",)
 
 
 def folder_digests(folder: Path) -> dict[str, str]:
     """{path relative to `folder`: SHA-256 hex} of every file under it, in path order."""
     out = {}
-    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+    for path in sorted(p for p in Path(folder).rglob("*")
+                       if p.is_file() and p.name not in NOT_MODEL_FILES):
         h = hashlib.sha256()
         with open(path, "rb") as f:
             while chunk := f.read(CHUNK):

@@ -2,67 +2,43 @@
 `sentiment champion history` listing every move with its reason, a rollback moving the alias
 back (alone, and two at once), and a rollback to a version whose files were changed refused.
 
-One smoke run with the random-init tiny encoder is trained and registered once for the module;
-the other versions are further versions of the same logged model (registry work only), each
-test on a registered model of its own.
+The session's registered smoke model (random-init tiny encoder) is the only trained model: the
+versions here are further versions of its logged model (registry work only), each test on a
+registered model of its own.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from conftest import imdb_data
+from conftest import SCORING_MODEL
 
 pytest.importorskip("mlflow")
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    if imdb_data() is None:
-        pytest.skip("IMDB parquet data not found (set IMDB_DATA)")
-    import pandas as pd
+def store(scoring_store):
+    """The session's registered smoke model (conftest.scoring_store): its version is copied
+    into further versions of other registered models, so no test trains."""
     from mlflow import MlflowClient
 
     from sentiment.config import Config
-    from sentiment.tracking import registry, training_run
     from sentiment.tracking.behaviour_run import behaviour_of
-    root = tmp_path_factory.mktemp("champion")
-    mp = pytest.MonkeyPatch()
-    for k in ("MLFLOW_TRACKING_URI", "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"):
-        mp.delenv(k, raising=False)
-    mp.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    mp.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
-    mp.setenv("SENTIMENT_DEVICE", "cpu")
-    mp.chdir(root)
-    try:
-        data = root / "data"
-        data.mkdir()
-        for split, n in (("train", 64), ("test", 16)):
-            df = pd.read_parquet(imdb_data() / f"{split}.parquet", columns=["text", "label"])
-            df.sample(n, random_state=0).to_parquet(data / f"{split}.parquet", index=False)
-        uri = f"sqlite:///{root}/mlflow.db"
-        cfg = Config.from_preset("smoke", data=str(data), encoder="random-tiny",
-                                 run_dir=str(root / "run"), cache_dir=str(root / "cache"),
-                                 tracking_uri=uri, progress=False, model_name="first",
-                                 experiment="champion-test", num_threads=1)
-        res = training_run.train_tracked(cfg)
-        registry.register_model(res["run_id"], res["run_dir"], cfg)
-        client = MlflowClient(uri, uri)
-        # The suite's results on the version, so the copies below carry them and the gate
-        # loads no model for them (test_candidate_refused_on_behaviour_alone runs it afresh).
-        behaviour_of(client, uri, "first", client.get_model_version("first", "1"))
-        yield SimpleNamespace(uri=uri, cfg=cfg, client=client,
-                              first=client.get_model_version("first", "1"))
-    finally:
-        mp.undo()
+    uri = scoring_store.uri
+    client = MlflowClient(uri, uri)
+    name, version = SCORING_MODEL, str(scoring_store.version)
+    # The suite's results on the version, so the copies below carry them and the gate
+    # loads no model for them (test_candidate_refused_on_behaviour_alone runs it afresh).
+    behaviour_of(client, uri, name, client.get_model_version(name, version))
+    cfg = Config.from_preset("smoke", tracking_uri=uri, progress=False, num_threads=1)
+    return SimpleNamespace(uri=uri, cfg=cfg, client=client,
+                           first=client.get_model_version(name, version))
 
 
 def _three_promoted(store, name: str):
@@ -85,13 +61,14 @@ def _cfg(store, name):
     return store.cfg.replace(model_name=name, min_accuracy=0.5, min_lift_over_baseline=-1.0)
 
 
-def _cli(store, name, *args):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PREFECT_API"))}
-    env.update(MLFLOW_DISABLE_TELEMETRY="true", OMP_NUM_THREADS="1", SENTIMENT_DEVICE="cpu",
-               PYTHONPATH=str(REPO))
-    cmd = [sys.executable, "-m", "sentiment_cli.main", "champion", *args, "--preset", "smoke",
-           "--tracking-uri", store.uri, "--model-name", name]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+def _cli(store, name, *args) -> SimpleNamespace:
+    """`sentiment champion ...` in this process (a subprocess would only add its start-up)."""
+    from sentiment_cli.main import main
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(["champion", *args, "--preset", "smoke", "--tracking-uri", store.uri,
+                   "--model-name", name])
+    return SimpleNamespace(returncode=rc, stdout=out.getvalue(), stderr=err.getvalue())
 
 
 def _moves(store, name):
@@ -162,7 +139,7 @@ def test_two_rollbacks_at_once_leave_one_champion_and_both_decisions(store):
 def test_rollback_to_a_tampered_version_is_refused(store):
     from sentiment.tracking.champion import RollbackRefused, rollback
     cfg = _three_promoted(store, "tamper")
-    where = store.client.get_model_version_download_uri("first", "1")
+    where = store.client.get_model_version_download_uri(SCORING_MODEL, store.first.version)
     if where.startswith("models:/"):
         where = store.client.get_logged_model(where.split("/")[1]).artifact_location
     files = Path(where.removeprefix("file://"))
