@@ -214,9 +214,13 @@ def run_slices(client, run_id: str | None) -> dict[str, float]:
         metrics = client.get_run(run_id).data.metrics
     except Exception:
         return {}
+    from sentiment.evaluation.slices import SLICES
     pre, post = SLICE_METRIC.split("{slice}")
-    return {k[len(pre):-len(post)]: v for k, v in metrics.items()
-            if k.startswith(pre) and k.endswith(post)}
+    found = {k[len(pre):-len(post)]: v for k, v in metrics.items()
+             if k.startswith(pre) and k.endswith(post)}
+    # In the slices' own order (quartiles first), whatever order the store returns.
+    rank = {s: i for i, s in enumerate(SLICES)}
+    return dict(sorted(found.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
 
 
 def _slices(client, cand, champ, champion: dict | None) -> dict:
