@@ -80,6 +80,7 @@ def _when(record: dict) -> float:
 def _versions(client, name: str) -> list:
     from mlflow.exceptions import MlflowException
     try:
+        client.get_registered_model(name)  # an unknown name would list no versions, silently
         return client.search_model_versions(f"name = '{name}'")
     except MlflowException as e:
         raise ValueError(f"unknown registered model {name!r}") from e

@@ -103,6 +103,9 @@ def test_history_lists_every_move_and_rollback_moves_the_alias_back(store):
     assert found["version"] == 2 and "v3 mislabels sarcasm" in found["decision"]["reason"]
     assert found["rollback_target"] == 1  # the champion before version 2's promotion
     assert "| 3 | 2 | rolled back |" in store.client.get_registered_model("back").description
+    # A name the registry does not know is an error, not an empty history.
+    unknown = _cli(store, "no-such-model", "history")
+    assert unknown.returncode == 2 and "unknown registered model 'no-such-model'" in unknown.stderr
 
 
 def _holders(store, name):
