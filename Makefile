@@ -16,9 +16,12 @@ TORCH_SPEC ?= torch==2.13.0
 # Where `make mlflow-ui` serves the store, and so where the pipeline's MLflow links point.
 MLFLOW_UI_PORT ?= 5000
 export MLFLOW_UI_URL ?= http://127.0.0.1:$(MLFLOW_UI_PORT)
+# Where `make prefect-ui` serves the Prefect home `make run` used (~/.prefect unless PREFECT_HOME
+# says otherwise); the MLflow runs' `prefect.flow_run_url` points there (4200, Prefect's default).
+PREFECT_UI_PORT ?= 4200
 
 .PHONY: help setup lint run predict score test test-fast test-unit bench bench-quick mlflow-ui \
-        mlflow-screenshots servers servers-stop servers-status clean clean-store clean-venv
+        prefect-ui mlflow-screenshots servers servers-stop servers-status clean clean-store clean-venv
 # A bare `make` explains rather than installs, whichever rule comes first in this file.
 .DEFAULT_GOAL := help
 
@@ -72,7 +75,10 @@ bench: setup  ## all benchmarks (tens of minutes on CPU; DEVICE=cuda for the GPU
 mlflow-ui: setup  ## MLflow tracking server + UI on 127.0.0.1:MLFLOW_UI_PORT (5000) (store: mlflow/mlflow.db)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" MLFLOW_UI_PORT=$(MLFLOW_UI_PORT) ./mlflow/server.sh
 
-mlflow-screenshots: setup  ## Headless-Chromium screenshots of the MLflow UI into reports/mlflow-ui/
+prefect-ui: setup  ## Prefect server + UI on 127.0.0.1:PREFECT_UI_PORT (4200) over the runs of `make run` (Ctrl-C stops it)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/prefect server start --host 127.0.0.1 --port $(PREFECT_UI_PORT)
+
+mlflow-screenshots: setup  ## Headless-Chromium screenshots of the MLflow UI (runs, baseline, comparison, version) into reports/mlflow-ui/
 	$(PY) mlflow/screenshots.py --out reports/mlflow-ui
 
 # Server mode (docs/server-mode.md): state in .servers/ (or $$SENTIMENT_SERVERS_DIR); the

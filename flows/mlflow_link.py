@@ -21,11 +21,15 @@ def mlflow_ui_url(tracking_uri: str) -> str:
 
 
 def serve_command(tracking_uri: str, mlflow: str = "mlflow") -> Optional[str]:
-    """The command that serves a local store at the address `mlflow_ui_url` links to
-    (None for a tracking server, which serves itself)."""
+    """The command that serves a local store at the address `mlflow_ui_url` links to: `make
+    mlflow-ui` (from the repository root) for the project's own store, else `mlflow ui`; None
+    for a tracking server, which serves itself."""
+    from sentiment.tracking.store import default_tracking_uri
     if tracking_uri.startswith(("http://", "https://")):
         return None
     port = urlsplit(mlflow_ui_url(tracking_uri)).port
+    if tracking_uri == default_tracking_uri():
+        return "make mlflow-ui" + (f" MLFLOW_UI_PORT={port}" if port and port != 5000 else "")
     return f"{mlflow} ui --backend-store-uri {tracking_uri}" + (f" --port {port}" if port else "")
 
 

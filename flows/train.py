@@ -19,6 +19,7 @@ from flows.artifacts import (
     publish_history,
     publish_metrics,
     publish_run_link,
+    publish_settings,
     publish_validation,
 )
 from flows.failure import failed
@@ -27,9 +28,10 @@ from flows.params import (
     DEFAULT_PRESET,
     config_from_params,
 )
-from flows.run_tags import flow_run_actor, flow_run_tags
+from flows.run_tags import flow_run_actor, flow_run_tags, tag_flow_run
 from flows.summary import Stopwatch, summarize, summary_lines
 from sentiment.config import Config
+from sentiment.contract.report import warning_lines
 from sentiment.contract.validation import ensure_valid
 from sentiment.training import run_folder
 from tasks import (
@@ -141,14 +143,21 @@ def train_sentiment(
 def stages(cfg: Config, promote: bool) -> dict:
     """The flow's stages, in order; the summary of the run."""
     clock = Stopwatch()
+    logger = get_run_logger()
+    # What ran, where the run list and the run's page show it: the parameters form leaves
+    # what the preset decides empty.
+    tag_flow_run([f"preset:{cfg.preset}", f"encoder:{cfg.encoder}", f"model:{cfg.model_name}"])
     # The tracking store first: an unreachable server fails the run in seconds, not after
     # validation, tokenization and training.
     probe_registry(cfg)
     cfg = run_folder.resolve(cfg)  # this run's own folder: concurrent runs never share one
+    publish_settings(cfg)
 
     with clock("validate"):
         report = validate_data(cfg, str(Path(cfg.run_dir) / "validation"))
     publish_validation(report)
+    for line in warning_lines(report):
+        logger.warning(line)
     ensure_valid(report)  # a critical failure stops the run here: nothing cached or registered
 
     with clock("token_cache"):
@@ -160,9 +169,10 @@ def stages(cfg: Config, promote: bool) -> dict:
         run = train_model(cfg, report["report_dir"], tags=flow_run_tags())
     run_url = mlflow_run_url(run["tracking_uri"], run["experiment_id"], run["run_id"])
     publish_run_link(run_url, run["run_id"], run["tracking_uri"])
+    logger.info(f"Training tracked in MLflow: {run_url}")
 
     with clock("evaluate"):
-        metrics = evaluate_model(run["run_id"], run["run_dir"], cfg)
+        metrics = evaluate_model(run["run_id"], run["run_dir"], cfg, baseline)
     with clock("register"):
         version = register_model(run["run_id"], run["run_dir"], cfg)
     decision = None
@@ -174,7 +184,6 @@ def stages(cfg: Config, promote: bool) -> dict:
     publish_metrics(metrics, baseline, clock.seconds, token_cache)
 
     summary = summarize(run, run_url, version, decision, token_cache, clock.seconds, baseline)
-    logger = get_run_logger()
     for line in summary_lines(summary):
         logger.info(line)
     return summary

@@ -225,6 +225,10 @@ def wait_until_drawn(page: Page, timeout_s: float, quiet_s: float = 2.0) -> None
 
 def screenshot(page: Page, url: str, path: Path, settle_s: float) -> None:
     page.resize(MIN_HEIGHT)
+    # A new document for every page: a route that differs from the last one only after '#'
+    # would be a same-page navigation, and the artifact view keeps the file it showed before.
+    page.call("Page.navigate", url="about:blank")
+    time.sleep(0.5)
     page.requests.clear()  # a request of the previous page may never report its end
     page.call("Page.navigate", url=url)
     wait_until_drawn(page, settle_s)
@@ -243,8 +247,12 @@ def screenshot(page: Page, url: str, path: Path, settle_s: float) -> None:
 
 
 def pages(uri: str, experiment: str, model_name: str) -> list[tuple[str, str]]:
-    """(file stem, UI route) for the pages worth a look, ids from the store."""
+    """(file stem, UI route) for the pages worth a look, ids from the store: the champion's
+    run (its overview, charts, report files and decision), the baseline run beside it and the
+    two compared, the logged and registered model and the version."""
     from mlflow import MlflowClient
+
+    from sentiment.tracking.names import BASELINE_ROLE, ROLE, RUN_TEST_SET
     client = MlflowClient(uri, uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
@@ -263,6 +271,9 @@ def pages(uri: str, experiment: str, model_name: str) -> list[tuple[str, str]]:
             raise SystemExit(f"experiment {experiment!r} has no runs") from None
         run_id = runs[0].info.run_id
     run = f"#/experiments/{eid}/runs/{run_id}"
+    arts = {a.path for a in client.list_artifacts(run_id)}
+    arts |= {a.path for d in ("evaluation", "validation", "promotion")
+             for a in client.list_artifacts(run_id, d)}
     out = [("01-experiment-runs", f"#/experiments/{eid}/runs"),
            ("02-experiment-charts", f"#/experiments/{eid}/runs?compareRunsMode=CHART"),
            ("03-run-overview", run),
@@ -270,11 +281,31 @@ def pages(uri: str, experiment: str, model_name: str) -> list[tuple[str, str]]:
            ("05-run-system-metrics", f"{run}/system-metrics"),
            ("06-run-artifacts-roc", f"{run}/artifacts/evaluation/roc_curve.png"),
            ("07-run-artifacts-model-card", f"{run}/artifacts/model_card.md")]
+    optional = [("08-run-artifacts-comparison", "evaluation/comparison.png"),
+                ("09-run-artifacts-validation", "validation/summary.html")]
+    decisions = sorted((a for a in arts if a.startswith("promotion/comparison-")),
+                       key=lambda a: int(a.rsplit("-", 1)[1].split(".")[0]))
+    if decisions:
+        optional.append(("10-run-artifacts-decision-chart", decisions[-1]))
+    out += [(stem, f"{run}/artifacts/{path}") for stem, path in optional if path in arts]
+    # The baseline run the pipeline trained beside it: same test set, role=baseline.
+    test_set = client.get_run(run_id).data.tags.get(RUN_TEST_SET)
+    base = client.search_runs([eid], filter_string=f"tags.{ROLE} = '{BASELINE_ROLE}' and "
+                                                  f"tags.`{RUN_TEST_SET}` = '{test_set}'",
+                              order_by=["attributes.start_time DESC"], max_results=1) \
+        if test_set else []
+    if base:
+        brun = f"#/experiments/{eid}/runs/{base[0].info.run_id}"
+        out += [("11-baseline-run-overview", brun),
+                ("12-baseline-artifacts-model-card", f"{brun}/artifacts/model_card.md"),
+                ("13-compare-model-and-baseline",
+                 f"#/compare-runs?runs={json.dumps([run_id, base[0].info.run_id])}"
+                 f"&experiments={json.dumps([eid])}")]
     if champ is not None:
         if model_id:
-            out.append(("08-logged-model", f"#/experiments/{eid}/models/{model_id}"))
-        out += [("09-registered-model", f"#/models/{model_name}"),
-                ("10-model-version", f"#/models/{model_name}/versions/{version}")]
+            out.append(("14-logged-model", f"#/experiments/{eid}/models/{model_id}"))
+        out += [("15-registered-model", f"#/models/{model_name}"),
+                ("16-model-version", f"#/models/{model_name}/versions/{version}")]
     return [(stem, with_ml_view(route)) for stem, route in out]
 
 
@@ -290,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
     p.add_argument("--chromium", default=shutil.which("chromium") or shutil.which("chromium-browser")
                    or shutil.which("google-chrome"), help="Chromium executable")
+    p.add_argument("--only", nargs="+", metavar="PREFIX",
+                   help="only the pages whose file name starts with one of these (e.g. 07 16)")
     p.add_argument("--settle-s", type=float, default=30.0,
                    help="at most this many seconds for each page to load and draw its charts")
     args = p.parse_args(argv)
@@ -318,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
         with server(uri, port, tmp / "server.log") as base, \
                 chromium(args.chromium, tmp / "profile", tmp / "chromium.log") as page:
             for stem, route in pages(uri, defaults.experiment, defaults.model_name):
+                if args.only and not stem.startswith(tuple(args.only)):
+                    continue
                 screenshot(page, f"{base}/{route}", out / f"{stem}.png", args.settle_s)
     return 0
 

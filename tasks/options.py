@@ -16,6 +16,6 @@ TRANSIENT_RETRIES = dict(retries=2, retry_delay_seconds=[2, 10])
 
 # `datasets` hashes data with dill, which reads `dis` output from a swapped sys.stdout; Prefect's
 # print-to-log patch would divert that output into the run's logs (and blind dill). Tasks that
-# go through `datasets` keep print() as plain print: training's epoch lines go to the process
-# output, and its curves to MLflow.
+# go through `datasets` keep print() as plain print; training sends its progress and epoch lines
+# to the run logger itself (`sentiment.common.progress.lines_to`), and its curves to MLflow.
 PLAIN_PRINT = dict(log_prints=False)

@@ -1,4 +1,4 @@
-"""Tasks of the scoring flow: plan the job, score one shard, write the scores, log the run."""
+"""Tasks of the scoring flow: plan the job, score one shard, log the run."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from tasks.options import NO_CACHING, TRANSIENT_RETRIES
 
 # No retries: a bad input or a missing model fails the same way every time.
 @task(name="plan-scoring", **NO_CACHING)
-def plan_scoring(cfg: ScoringConfig) -> dict:
-    """Inputs, output, tracking store and the pinned model version, checked before any model
-    loads (see `sentiment.scoring.batch.plan_job`)."""
-    return batch.plan_job(cfg)
+def plan_scoring(cfg: ScoringConfig, run_id: Optional[str] = None) -> dict:
+    """Inputs, output, tracking store, the pinned model version and what is new, checked
+    before any model loads (see `sentiment.scoring.batch.plan_job`)."""
+    return batch.plan_job(cfg, run_id)
 
 
 # The one task that receives data rather than paths: a shard's texts travel with it, so the
@@ -31,12 +31,6 @@ def score_shard(texts: list, model_uri: str, tracking_uri: str,
     times that process has loaded the model (once, when the per-process cache works)."""
     return batch.score_shard(texts, model_uri, tracking_uri, timeout_s, torch_threads,
                                batch_size)
-
-
-@task(name="write-scores", **NO_CACHING)
-def write_scores(table, target: str, overwrite: bool = False) -> str:
-    """The scores as parquet at `target`, written atomically; the path."""
-    return batch.write_scores(table, target, overwrite)
 
 
 @task(name="log-scoring-run", **NO_CACHING, **TRANSIENT_RETRIES)

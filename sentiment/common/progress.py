@@ -3,17 +3,43 @@
 A bar redraws itself with carriage returns, which turn a log file into one unreadable line per
 batch; off a terminal the loop instead prints a whole line at most every ``INTERVAL_S`` seconds
 (step, share done, rate and the loop's own figures such as the running loss).
+
+Inside ``lines_to(sink)`` those lines, and whatever the loop reports through ``say``, go to
+`sink` instead (an orchestrator's run logger, say), as plain lines even on a terminal.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Optional, TextIO
 
 INTERVAL_S = 30.0  # seconds between two plain lines
+
+_SINK: contextvars.ContextVar[Optional[Callable[[str], None]]] = contextvars.ContextVar(
+    "progress_sink", default=None)
+
+
+@contextlib.contextmanager
+def lines_to(sink: Callable[[str], None]):
+    """Inside the block, progress lines and ``say`` go to `sink` (one call per line)."""
+    token = _SINK.set(sink)
+    try:
+        yield
+    finally:
+        _SINK.reset(token)
+
+
+def say(line: str) -> None:
+    """A line of a long job's report: to the current sink, else printed."""
+    sink = _SINK.get()
+    if sink is not None:
+        sink(line)
+    else:
+        print(line, flush=True)
 
 
 def is_terminal(stream: Optional[TextIO] = None) -> bool:
@@ -33,7 +59,7 @@ def progress(iterable: Iterable, desc: str, enabled: bool = True, *, total: Opti
         total = len(iterable)
     if not enabled:
         return _Silent(iterable)
-    if is_terminal(stream):
+    if _SINK.get() is None and is_terminal(stream):
         from tqdm.auto import tqdm
         return tqdm(iterable, desc=desc, total=total, unit=unit, leave=False, file=stream)
     return _Lines(iterable, desc, total, unit, stream,
@@ -82,8 +108,12 @@ class _Lines(_Silent):
         share = f" ({self.n / self.total:.0%})" if self.total else ""
         rate = self.n / max(now - self.t0, 1e-9)
         extra = "".join(f", {k} {v}" for k, v in self.figures.items())
-        print(f"{self.desc}: {self.unit} {done}{share}, {rate:.2f} {self.unit}/s{extra}",
-              file=self.stream, flush=True)
+        line = f"{self.desc}: {self.unit} {done}{share}, {rate:.2f} {self.unit}/s{extra}"
+        sink = _SINK.get()
+        if sink is not None:
+            sink(line)
+        else:
+            print(line, file=self.stream, flush=True)
         self.printed, self._reported = True, self.n
 
 

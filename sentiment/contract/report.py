@@ -2,7 +2,9 @@
 
 The statistics (rows, duplicate texts, HTML share, positive share) are read off the checks'
 observations; the overlap of train and test is computed here with pandas, since GE validates
-one batch at a time. ``summary_markdown`` is the human-readable ``summary.md``;
+one batch at a time. ``summary_markdown`` is the human-readable ``summary.md``,
+``summary_html`` the same as one self-contained page (inline CSS, no scripts, no links: it
+renders inside MLflow's sandboxed artifact view, where GE's Data Docs lose their styles);
 ``failure_message`` names every failed critical check in one line.
 """
 
@@ -104,6 +106,50 @@ def summary_markdown(result: Any) -> str:
     return "\n".join(lines)
 
 
+HTML_STYLE = """body{font:14px/1.4 system-ui,sans-serif;margin:16px;color:#1f2328}
+table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #d0d7de;padding:4px 8px;
+text-align:left;vertical-align:top}th{background:#f6f8fa}.pass{color:#1a7f37}
+.fail{color:#cf222e;font-weight:600}.warn{color:#9a6700;font-weight:600}
+code{font-size:12px;background:#f6f8fa;padding:1px 3px}h1{font-size:20px}h2{font-size:16px}"""
+
+
+def summary_html(result: Any) -> str:
+    """``summary.html``: what ``summary.md`` says, as a page that needs nothing else."""
+    from html import escape
+    verdict = "PASSED" if result.success else "FAILED"
+    if result.success and result.warnings:
+        verdict = "PASSED with warnings"
+    rows = []
+    for c in result.checks:
+        if c["success"]:
+            outcome = '<span class="pass">pass</span>'
+        else:
+            outcome = f'<span class="{"fail" if c["severity"] == CRITICAL else "warn"}">FAIL</span>'
+        examples = "<br>".join(f"<code>{escape(e)}</code>" for e in c["examples"])
+        rows.append("<tr>" + "".join(f"<td>{x}</td>" for x in (
+            escape(c["split"]), escape(c["name"]), escape(c["description"]),
+            escape(c["severity"]), outcome, escape(_observed_text(c["observed"])), examples))
+            + "</tr>")
+    # The statistics as summary.md words them: the lines after its "## Statistics" heading.
+    md = summary_markdown(result)
+    stats_lines = md.split("## Statistics", 1)[-1].strip().splitlines()
+    items = "".join(f"<li>{escape(line[2:])}</li>" for line in stats_lines if line.startswith("- "))
+    head = "".join(f"<th>{h}</th>" for h in ("split", "check", "expects", "severity", "result",
+                                             "observed", "examples"))
+    return "\n".join([
+        "<!DOCTYPE html>", '<html><head><meta charset="utf-8">',
+        f"<title>Data validation {verdict}</title><style>{HTML_STYLE}</style></head><body>",
+        f"<h1>Data validation {verdict}: {escape(str(result.data))}</h1>",
+        f"<p>Critical failures: {escape(', '.join(result.critical_failures) or 'none')}<br>"
+        f"Warnings: {escape(', '.join(result.warnings) or 'none')}</p>",
+        f"<table><tr>{head}</tr>{''.join(rows)}</table>",
+        f"<h2>Statistics</h2><ul>{items}</ul>",
+        "<p>Files beside this one: summary.md, summary.json, ge_results.json (GE's full "
+        "results) and data_docs/ (GE's Data Docs: download the folder and open "
+        "data_docs/index.html in a browser).</p>",
+        "</body></html>", ""])
+
+
 def failure_message(result: dict) -> str:
     """One line for a result dict: the failed critical checks with what each observed."""
     if result["success"]:
@@ -113,6 +159,13 @@ def failure_message(result: dict) -> str:
     return (f"data validation failed for {result['data']}: "
             f"{len(result['critical_failures'])} critical expectation(s) failed: "
             + "; ".join(details) + f". Report: {Path(result['report_dir']) / 'summary.md'}")
+
+
+def warning_lines(result: dict) -> list[str]:
+    """One line per failed warning-level check (what it observed, an example): what a run's
+    log says as warnings while the run goes on."""
+    return [f"data contract warning: {_describe(c)}" for c in result["checks"]
+            if c["severity"] != CRITICAL and not c["success"]]
 
 
 def jsonable(value: Any) -> Any:

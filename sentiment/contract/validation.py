@@ -144,5 +144,6 @@ def validate_data(data: Union[str, Path], cfg: Config, report_dir: Union[str, Pa
     timings["total"] = time.perf_counter() - t0
     result.summary_markdown = validation_report.summary_markdown(result)
     atomic_write_text(report_dir / "summary.md", result.summary_markdown)
+    atomic_write_text(report_dir / "summary.html", validation_report.summary_html(result))
     atomic_write_text(report_dir / "summary.json", json.dumps(result.to_dict(), indent=1))
     return result

@@ -174,6 +174,18 @@ def _looks_like_hub_id(s: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", s)) and not s.startswith((".", "/"))
 
 
+HUB_DATASETS = "https://huggingface.co/datasets/"
+
+
+def data_source(source: str) -> str:
+    """The data's location as an absolute path (local data) or a URL (a Hub dataset id), so
+    a run and its reports say where the data came from whatever directory it started in."""
+    p = Path(source).expanduser()
+    if p.exists():
+        return str(p.resolve())
+    return HUB_DATASETS + source
+
+
 def source_files(source: str) -> list[Path]:
     """The local files that make up a source, for hashing (empty for a Hub id)."""
     p = Path(source).expanduser()

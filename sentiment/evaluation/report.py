@@ -26,6 +26,7 @@ CALIBRATION_ERROR = "calibration.json"   # the ECE beside the plot, for a reader
 WRONG = "confidently_wrong.csv"
 EXAMPLES = "example_predictions.json"
 CARD = "model_card.md"
+COMPARISON = "comparison.png"
 
 
 def _pyplot():
@@ -119,6 +120,39 @@ def plot_calibration(df: pd.DataFrame, path: Path, bins: int = 10) -> Path:
     return _save(plt, fig, path)
 
 
+def plot_comparison(models: list[tuple[str, float]], n: int, test_set: str | None,
+                    path: Path) -> Path:
+    """Test accuracy of models scored on the same `n` reviews: bars on the whole 0-1 scale
+    (nothing exaggerated), and beside them each one's difference from the first model in
+    percentage points, on an axis centred on zero (nothing hidden)."""
+    plt = _pyplot()
+    names = [m for m, _ in models]
+    accs = np.array([a for _, a in models], dtype=np.float64)
+    diffs = (accs[0] - accs[1:]) * 100
+    fig, (ax, axd) = plt.subplots(1, 2, figsize=(9, 1.2 + 0.55 * len(models)), sharey=True,
+                                  gridspec_kw={"width_ratios": [3, 2]})
+    y = np.arange(len(models))[::-1]
+    ax.barh(y, accs, color=["tab:blue"] + ["tab:grey"] * (len(models) - 1))
+    for yi, a in zip(y, accs):
+        ax.text(min(a, 0.97) - 0.01, yi, f"{a:.4f}", va="center", ha="right", color="white")
+    ax.set(xlim=(0, 1), yticks=y, yticklabels=names, xlabel="test accuracy (whole scale)",
+           title=(f"Same {n:,} test reviews" if n else "Same test reviews")
+           + (f" ({test_set})" if test_set else ""))
+    if len(models) > 1:
+        yd = y[1:]
+        span = max(1.0, float(np.abs(diffs).max()) * 1.3)
+        axd.barh(yd, diffs, color=["tab:green" if d > 0 else "tab:red" for d in diffs])
+        for yi, d in zip(yd, diffs):
+            axd.text(d, yi, f" {d:+.2f} ", va="center", ha="left" if d >= 0 else "right")
+        axd.axvline(0, color="black", lw=1)
+        axd.tick_params(labelleft=False)
+        axd.set(xlim=(-span, span), xlabel="difference (percentage points)",
+                title=f"{names[0]} minus each")
+    else:
+        axd.axis("off")
+    return _save(plt, fig, path)
+
+
 def confidently_wrong(df: pd.DataFrame, n: int = 25, threshold: float = DECISION_THRESHOLD) -> pd.DataFrame:
     """The n misclassified reviews the model was most sure about: where to look for label noise,
     sarcasm and the limits of truncation."""
@@ -146,31 +180,85 @@ def _metrics_table(metrics: dict) -> str:
     return "\n".join(rows)
 
 
+def trained_parts(summary: dict) -> str:
+    """What trained, in words, from the run's own counts (``loop.model_facts``) and config:
+    a frozen encoder, its top N of L layers, or all of them; trainable of total parameters."""
+    cfg = summary.get("config", {})
+    layers = summary.get("encoder_layers") or {}
+    total, trained = layers.get("total"), layers.get("trained")
+    if trained is None:  # a summary without the counts: the config says what was asked
+        n = cfg.get("train_encoder_layers", 0)
+        trained = total if n == -1 else n
+    of = f" of its {total}" if total else ""
+    if trained == 0:
+        what = f"only the GRU head; the encoder is frozen (none{of} layers trained)"
+    elif total is None and cfg.get("train_encoder_layers") == -1:
+        what = "all encoder layers fine-tuned with the GRU head"
+    elif trained == total:
+        what = f"all {total} encoder layers fine-tuned with the GRU head"
+    else:
+        what = (f"the top {trained}{of} encoder layers fine-tuned with the GRU head"
+                + (f" (the lower {total - trained} frozen)" if total else ""))
+    if trained != 0:
+        what += "; the embeddings stay frozen"
+    params = summary.get("parameters") or {}
+    if params.get("total"):
+        what += (f"; {params['trainable']:,} of {params['total']:,} parameters trainable "
+                 f"({params['trainable'] / params['total']:.1%})")
+    return what
+
+
+def _count(n) -> str:
+    return "?" if n is None else f"{n:,}"
+
+
+def blend_parts(summary: dict) -> str | None:
+    """A blended model's parts and how they are combined, or None for a model alone."""
+    blend = summary.get("blend")
+    if not blend:
+        return None
+    bow, st = blend.get("bag_of_words", {}), blend.get("stacker", {})
+    parts = summary.get("parts") or {}
+    alone = ", ".join(f"{p.replace('_', '-')} alone {m['accuracy']:.4f}"
+                      for p, m in parts.items() if "accuracy" in m)
+    return (f"Blended with a bag-of-words `{bow.get('kind', '?')}` model "
+            f"({_count(bow.get('n_features'))} n-gram features, trained on "
+            f"{_count(bow.get('train_rows'))} training reviews) by a logistic stacker over the "
+            f"two logits, fitted on {st.get('n', '?')} validation reviews (encoder share "
+            f"{st.get('encoder_share', float('nan')):.2f}); the output is the blend's."
+            + (f" Test accuracy of each part: {alone}." if alone else ""))
+
+
 def model_card(metrics: dict, summary: dict | None = None, examples: list[dict] | None = None,
                model_name: str | None = None, run_id: str | None = None) -> str:
     """A short markdown model card: what it is, what it was trained and tested on, how well it
-    does, what it is for and where it fails."""
+    does, what it is for and where it fails. Every statement about training comes from the
+    run's summary (its config and counts), none is fixed text."""
     summary = summary or {}
     cfg = summary.get("config", {})
     sizes = summary.get("split_sizes", {})
     enc = cfg.get("encoder", "?")
+    blend = blend_parts(summary)
     lines = [
         f"# Model card: {model_name or 'IMDB sentiment'}",
         "",
         "## Model",
-        f"- A frozen `{enc}` encoder"
+        f"- The `{enc}` encoder"
         + (f" (revision `{cfg['encoder_revision']}`)" if cfg.get("encoder_revision") else "")
         + f" feeding a {'bi' if cfg.get('bidirectional', True) else 'uni'}directional "
           f"{cfg.get('n_layers', '?')}-layer GRU (hidden {cfg.get('hidden_dim', '?')}) and a "
           "linear layer; output: P(positive).",
+        f"- Trained: {trained_parts(summary)}.",
+        *([f"- {blend}"] if blend else []),
         f"- Input: English review text; the first {cfg.get('max_length', '?')} tokens "
         f"([CLS]/[SEP] included) with truncation `{cfg.get('truncation', '?')}`.",
         f"- Weights of epoch {summary.get('best_epoch', '?')} of {cfg.get('epochs', '?')} "
-        "(lowest validation loss); only the head was trained."
+        "(lowest validation loss)."
         + (f" MLflow run `{run_id}`." if run_id else ""),
         "",
         "## Data",
-        f"- Source: `{cfg.get('data', '?')}` (IMDB movie reviews, Maas et al. 2011), "
+        f"- Source: `{summary.get('data_source') or cfg.get('data', '?')}` (IMDB movie "
+        "reviews, Maas et al. 2011), "
         f"fingerprint `{summary.get('data_fingerprint', '?')}`.",
         f"- Splits: train {sizes.get('train', '?')}, validation {sizes.get('valid', '?')} "
         f"(a seeded {cfg.get('train_fraction', 0.7):.0%}/{1 - cfg.get('train_fraction', 0.7):.0%} "
@@ -209,11 +297,42 @@ def model_card(metrics: dict, summary: dict | None = None, examples: list[dict] 
     return "\n".join(lines)
 
 
+def baseline_card(metrics: dict, what: str, summary: dict, model_name: str | None = None,
+                  run_id: str | None = None) -> str:
+    """The bag-of-words baseline's model card: `what` it is (``kinds.describe``), its data
+    (`summary`: source, fingerprint, test_set, split_sizes) and its test metrics."""
+    sizes = summary.get("split_sizes", {})
+    return "\n".join([
+        f"# Model card: {model_name or 'bag-of-words baseline'}",
+        "",
+        "## Model",
+        f"- {what}; output: P(positive). Plain files (vocabulary, weights), no neural network.",
+        "- The promotion gate's bar: a model is promoted only if it beats this one on the same "
+        "test set." + (f" MLflow run `{run_id}`." if run_id else ""),
+        "",
+        "## Data",
+        f"- Source: `{summary.get('source', '?')}` (IMDB movie reviews, Maas et al. 2011), "
+        f"fingerprint `{summary.get('fingerprint', '?')}`.",
+        f"- Trained on {sizes.get('train', '?')} training reviews; tested on {sizes.get('test', '?')}"
+        f" (test set `{summary.get('test_set', '?')}`, the model's own test reviews).",
+        "",
+        "## Test metrics (threshold 0.5)",
+        _metrics_table(metrics),
+        "",
+        "## Limits",
+        "- Word n-grams only: word order beyond the n-gram, negation over long spans and "
+        "sarcasm are out of its reach (see `confidently_wrong.csv`).",
+        "- Trained on IMDB only; other domains and languages are out of distribution.",
+        "",
+    ])
+
+
 def write_report(pred_df: pd.DataFrame, out_dir: str | Path, metrics: dict,
                  summary: dict | None = None, examples: list[dict] | None = None,
                  model_name: str | None = None, run_id: str | None = None,
-                 n_wrong: int = 25) -> dict[str, Path]:
-    """Write every report file into out_dir; returns {name: path}."""
+                 n_wrong: int = 25, card: str | None = None) -> dict[str, Path]:
+    """Write every report file into out_dir; returns {name: path}. `card`: the model card's
+    text (default: ``model_card`` of the encoder model)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = {
@@ -231,6 +350,8 @@ def write_report(pred_df: pd.DataFrame, out_dir: str | Path, metrics: dict,
     if examples is not None:
         (out / EXAMPLES).write_text(json.dumps(examples, indent=2))
         files["example_predictions"] = out / EXAMPLES
-    (out / CARD).write_text(model_card(metrics, summary, examples, model_name, run_id))
+    if card is None:
+        card = model_card(metrics, summary, examples, model_name, run_id)
+    (out / CARD).write_text(card)
     files["model_card"] = out / CARD
     return files

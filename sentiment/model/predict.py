@@ -19,6 +19,7 @@ from sentiment.encoding import encoders
 from sentiment.encoding.preprocessing import Preprocessing
 from sentiment.model import model_folder
 from sentiment.model.bert_gru import BERTGRUSentiment
+from sentiment.model.inference_head import inference_head
 
 # The homework's two example reviews: what `predict` shows without input, and what a tracked
 # run predicts as its examples.
@@ -48,6 +49,7 @@ class SentimentModel:
         self.precision, self.batch_size = precision, batch_size
         self.device = next(model.head.parameters()).device
         self._encoder = model.bert
+        self._head = inference_head(model.head, precision, self.device)
         if precision == "int8":
             self._encoder = torch.ao.quantization.quantize_dynamic(model.bert, {torch.nn.Linear},
                                                                    dtype=torch.qint8)
@@ -89,7 +91,7 @@ class SentimentModel:
             batch, mask = batch.to(self.device), mask.to(self.device)
             with encoder_autocast(self.device, self.precision):
                 states = self._encoder(input_ids=batch, attention_mask=mask)[0]
-            logits = self.model.head(states.to(self.model.head.out.weight.dtype), mask.sum(1))
+            logits = self._head(states, mask.sum(1))
             out[idx] = torch.sigmoid(logits[:, 0].float()).cpu().numpy()
         return out
 

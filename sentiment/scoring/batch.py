@@ -268,22 +268,94 @@ def threads_per_worker(workers: int, torch_threads: Optional[int]) -> int:
 
 # ---------------------------------------------------------------------------- the job
 
-def plan_job(cfg) -> dict:
-    """Everything a scoring job checks before any model loads, cheapest first: the input files
-    and their columns, the output, the tracking store, and the model version to pin.
-    {files, key_column, output (the file this run writes), tracking_uri, requested, model_uri,
-    model_name, model_version}."""
-    from sentiment.scoring.inputs import check_inputs
+def is_file_output(output: str) -> bool:
+    """A .parquet output is one file of every row; any other path a folder scored
+    incrementally, with a manifest."""
+    return Path(str(output)).suffix.lower() == OUTPUT_SUFFIX
+
+
+def plan_job(cfg, run_id: Optional[str] = None, now: Optional[datetime] = None) -> dict:
+    """Everything a scoring job checks and decides before a cluster starts or a model loads,
+    cheapest first: the input files, the output, the tracking store, the model version to pin
+    (and its training profile), and, for a folder output, which files are new.
+    {mode (file | folder), files, key_column, output, tracking_uri, requested, model_uri,
+    model_name, model_version, run_id, date, and for a folder: todo, done, version_key}."""
+    from sentiment.scoring.inputs import check_inputs, input_files
+    from sentiment.scoring.manifest import Manifest, plan_inputs, version_key
     from sentiment.tracking.store import tracking_uri
-    inputs = check_inputs(cfg.input, cfg.text_column, cfg.id_column)
-    target = output_target(cfg.output, cfg.overwrite)
+    now = now or datetime.now(timezone.utc)
+    run_id = run_id or secrets.token_hex(8)
+    if is_file_output(cfg.output):
+        inputs = check_inputs(cfg.input, cfg.text_column, cfg.id_column)
+        job = {"mode": "file", "files": list(inputs.files), "key_column": inputs.key_column,
+               "output": str(output_target(cfg.output, cfg.overwrite, now))}
+    else:
+        files = [str(f) for f in input_files(cfg.input, allow_empty=True)]
+        folder = output_target(cfg.output, now=now).parent  # checked: a writable folder
+        check_new_folder_inputs(cfg, files, folder)  # before the store is touched
+        job = {"mode": "folder", "files": files, "output": str(folder),
+               "key_column": cfg.id_column or "row"}
     store = tracking_uri(cfg)
-    return {"files": list(inputs.files), "key_column": inputs.key_column,
-            "output": str(target), "tracking_uri": store,
-            **resolve_model(cfg.model, store, cfg.probe_timeout_s)}
+    job.update(tracking_uri=store, run_id=run_id, date=now.strftime("%Y-%m-%d"),
+               **resolve_model(cfg.model, store, cfg.probe_timeout_s))
+    if job["mode"] == "folder":
+        vkey = version_key(job["model_version"], job["model_uri"])
+        todo, done = plan_inputs(Manifest(job["output"]), job["files"], vkey, cfg.rescore)
+        job.update(version_key=vkey, todo=[p.to_dict() for p in todo], done=done)
+    needed = job["mode"] == "file" or job["todo"]
+    job["profile"] = model_profile(store, job) if needed else None
+    return job
+
+
+def check_new_folder_inputs(cfg, files: list[str], folder: str | Path) -> None:
+    """The columns of the files a folder output has not scored yet (see
+    ``inputs.check_new_inputs``); `sentiment score` calls it before importing Prefect."""
+    from sentiment.scoring.inputs import check_new_inputs
+    from sentiment.scoring.manifest import Manifest, plan_inputs
+    new, _ = plan_inputs(Manifest(folder), files, "", rescore=cfg.rescore)
+    check_new_inputs([p.path for p in new], cfg.text_column, cfg.id_column, cfg.on_bad_file)
+
+
+def model_profile(store: str, resolved: dict) -> Optional[dict]:
+    """The training-data profile of the resolved model, or None when it has none."""
+    from sentiment.tracking.data_profile import load_profile, model_run_id
+    from sentiment.tracking.store import connect
+    _, client = connect(store)
+    return load_profile(client, model_run_id(client, resolved))
 
 
 def read_job_inputs(cfg, job: dict):
     """The planned files' rows: key column and text, in input order."""
     from sentiment.scoring.inputs import InputPlan, read_inputs
     return read_inputs(InputPlan(tuple(job["files"]), cfg.text_column, cfg.id_column))
+
+
+def score_file_output(cfg, job: dict, submit) -> dict:
+    """A .parquet output: every input row checked (contract, drift), scored by `submit` (see
+    ``sentiment.scoring.folder``) and written to the one file, atomically."""
+    from collections import Counter
+
+    from sentiment.scoring.checks import checks_before_scoring, with_prediction_drift
+    t = time.perf_counter()
+    rows = read_job_inputs(cfg, job)
+    texts = rows["text"].tolist()
+    checks = checks_before_scoring(cfg, texts, job.get("profile"))
+    handles = [submit(texts[a:b]) for a, b in shard_bounds(len(texts), cfg.shard_rows)]
+    shards = [h() for h in handles]  # in submission order: the input's
+    table = assemble(rows.drop(columns="text"), shards, job["model_version"], cfg.threshold)
+    output = write_scores(table, job["output"], cfg.overwrite)
+    probs = table["probability"].dropna().tolist()
+    checks = with_prediction_drift(checks, job.get("profile"), probs, cfg.threshold)
+    seconds = time.perf_counter() - t
+    loads: dict[str, int] = {}
+    for s in shards:
+        loads[s["process"]] = max(loads.get(s["process"], 0), s["model_loads"])
+    errors = Counter(e for e in table["error"].dropna())
+    return {"files": [{"path": ", ".join(job["files"]), "output": output, "rows": len(table),
+                       "errors": int(sum(errors.values()))}],
+            "failed": [], "busy": [], "adopted": [],
+            "rows": len(table), "errors": int(sum(errors.values())),
+            "error_counts": dict(errors), "seconds": round(seconds, 3),
+            "rows_per_s": round(len(table) / seconds, 2) if seconds > 0 else 0.0,
+            "shards": len(shards), "model_loads": loads, **checks,
+            "distribution": distribution(probs)}

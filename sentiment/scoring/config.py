@@ -22,6 +22,8 @@ def _f(value: Any, help: str) -> Any:
 
 
 DEFAULT_MODEL = f"models:/{default('model_name')}@{CHAMPION}"
+ON_BAD_FILE = ("skip", "stop")
+DRIFT_ACTIONS = ("warn", "fail")
 # A Dask scheduler address: tcp://host:port (or another comm Dask speaks).
 _SCHEDULER = re.compile(r"^(tcp|tls|inproc|ucx|ws|wss)://\S+$")
 
@@ -32,9 +34,11 @@ class ScoringConfig:
 
     input: str = _f("", "Reviews to score: a parquet, CSV or JSON-lines file (.parquet, .csv, "
                         ".jsonl), or a folder of them (read in file-name order).")
-    output: str = _f("", "Where the scores go: a path ending in .parquet is written as given; "
-                         "any other path is a folder in which each run writes its own "
-                         "scores-<UTC time>-<id>.parquet.")
+    output: str = _f("", "Where the scores go: a path ending in .parquet is written as given "
+                         "(every input row, one file); any other path is a folder scored "
+                         "incrementally: each input file once per model version, into "
+                         "date=YYYY-MM-DD/<file>-<hash>-v<version>.parquet, recorded in its "
+                         "_manifest/.")
     model: str = _f(DEFAULT_MODEL, "MLflow model URI: models:/NAME@ALIAS, models:/NAME/VERSION "
                                    "or runs:/RUN_ID/model. An alias is resolved to its version "
                                    "once, when the job starts.")
@@ -45,6 +49,23 @@ class ScoringConfig:
     id_column: Optional[str] = _f(None, "Column copied beside each score to identify its row "
                                         "(None: the row number, in a column `row`).")
     overwrite: bool = _f(False, "Replace an existing output file (a .parquet output only).")
+    rescore: bool = _f(False, "Folder output: score again every input file that this model "
+                              "version has not scored yet, even if another version has (after "
+                              "a promotion).")
+    on_bad_file: str = _f("skip", "An input file that cannot be read or decoded: `skip` it "
+                                  "(recorded as failed in the manifest, the others scored) or "
+                                  "`stop` the run before any scoring.")
+    drift: str = _f("warn", "Drift against the model's training profile: `warn` (report it, "
+                            "score anyway) or `fail` (stop before scoring on input drift; "
+                            "fail the run after scoring on score drift).")
+    max_blank_share: float = _f(0.5, "Data contract, critical: the largest share of null, "
+                                     "empty or blank texts before the run stops.")
+    max_duplicate_share: float = _f(0.2, "Data contract, warning: the largest share of "
+                                         "duplicate texts.")
+    min_text_chars: int = _f(10, "Data contract, warning: texts shorter than this (characters) "
+                                 "for more than 1% of the rows.")
+    max_text_chars: int = _f(100_000, "Data contract, warning: texts longer than this "
+                                      "(characters) for more than 1% of the rows.")
     workers: int = _f(1, "Dask worker processes of the local cluster, one thread each "
                          "(ignored with a scheduler).")
     scheduler: Optional[str] = _f(None, "Address of a running Dask scheduler, e.g. "
@@ -72,6 +93,16 @@ class ScoringConfig:
                 problems.append(f"{name} must be >= 1 or None, got {v}")
         if not 0.0 <= self.threshold <= 1.0:
             problems.append(f"threshold must be in [0, 1], got {self.threshold}")
+        for name in ("max_blank_share", "max_duplicate_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                problems.append(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if not 0 <= self.min_text_chars <= self.max_text_chars:
+            problems.append(f"text lengths must satisfy 0 <= min_text_chars <= max_text_chars, "
+                            f"got {self.min_text_chars} and {self.max_text_chars}")
+        for name, allowed in (("on_bad_file", ON_BAD_FILE), ("drift", DRIFT_ACTIONS)):
+            if getattr(self, name) not in allowed:
+                problems.append(f"{name} must be one of {', '.join(allowed)}, got "
+                                f"{getattr(self, name)!r}")
         if self.probe_timeout_s <= 0:
             problems.append(f"probe_timeout_s must be > 0, got {self.probe_timeout_s}")
         if self.scheduler is not None and not _SCHEDULER.match(self.scheduler):

@@ -26,6 +26,7 @@ from sentiment.tracking.logged_model import (
 )
 from sentiment.tracking.names import (
     BASELINE_ARTIFACT,
+    BASELINE_MODEL_NAME_IN_RUN,
     BASELINE_ROLE,
     DATA_FINGERPRINT,
     DATA_SOURCE,
@@ -41,6 +42,7 @@ from sentiment.tracking.names import (
 )
 from sentiment.tracking.run_tags import run_tags
 from sentiment.tracking.store import connect, ensure_experiment, tracking_uri
+from sentiment.tracking.training_run import log_datasets
 
 log = logging.getLogger(__name__)
 
@@ -62,17 +64,49 @@ def _requirements() -> list[str]:
     return own + ([f"scikit-learn=={sklearn}"] if sklearn else [])
 
 
+def _environment() -> dict:
+    """The packages and code the baseline ran: no torch, no transformers, no encoder."""
+    env = provenance.environment()
+    keep = {"python", "imdb-sentiment", *BASELINE_PACKAGES}
+    return {**env, "packages": {k: v for k, v in env["packages"].items() if k in keep}}
+
+
 def _tags(cfg, splits, res: dict, extra: dict | None) -> dict:
     n = res["split_sizes"]
     s = res["model"].settings
     source = provenance.data_source(cfg.data)
-    description = (f"{cfg.preset} preset baseline: "
+    description = (f"**Test accuracy {res['test']['accuracy']:.4f}** on {n['test']:,} reviews, "
+                   "the bar a promoted model must clear on them.\n\n"
+                   f"{cfg.preset} preset baseline: "
                    f"{kinds.describe(cfg.baseline_kind, s, res['n_features'])}, "
                    f"{n['train']} train / {n['test']} test reviews from {source}")
     own = {DATA_FINGERPRINT: splits.fingerprint, DATA_SOURCE: source, "preset": cfg.preset}
     # The role and the test set describe what this run is; a caller's tag cannot rename them.
-    return run_tags(description, own, extra,
+    return run_tags(description, own, extra, environment=_environment(),
                     fixed={ROLE: BASELINE_ROLE, RUN_TEST_SET: splits.test_fingerprint})
+
+
+def _log_report(client, run_id: str, cfg, splits, res: dict, source: str) -> None:
+    """The same report as a training run's: plots, confidently wrong reviews and a model card
+    (at the top of the artifacts), from the baseline's test probabilities."""
+    import pandas as pd
+
+    from sentiment.evaluation import report as reporting
+    from sentiment.evaluation.metrics import classification_metrics
+    test = splits.test
+    preds = pd.DataFrame({"text": test["text"].to_numpy(), "label": test["label"].to_numpy(),
+                          "prob": res["probs"]})
+    metrics = classification_metrics(preds["label"].to_numpy(), preds["prob"].to_numpy())
+    what = kinds.describe(cfg.baseline_kind, res["model"].settings, res["n_features"])
+    card = reporting.baseline_card(metrics, what, {
+        "source": source, "fingerprint": splits.fingerprint, "test_set": splits.test_fingerprint,
+        "split_sizes": res["split_sizes"]}, cfg.baseline_model_name, run_id)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "evaluation"
+        files = reporting.write_report(preds, out, metrics, card=card)
+        card_file = files["model_card"].rename(Path(tmp) / files["model_card"].name)
+        client.log_artifacts(run_id, str(out), "evaluation")
+        client.log_artifact(run_id, str(card_file))
 
 
 BASELINE_DESCRIPTION = (
@@ -124,10 +158,13 @@ def train_baseline(cfg, tags: dict[str, str] | None = None) -> dict:
                             **{SLICE_METRIC.format(slice=r["slice"]): r["accuracy"]
                                for r in slices if r["accuracy"] is not None}})
         mlflow.log_table(pd.DataFrame(slices), artifact_file=SLICE_TABLE)
+        source = provenance.data_source(cfg.data)
+        log_datasets(mlflow, splits, source)
+        _log_report(client, run_id, cfg, splits, res, source)
         with tempfile.TemporaryDirectory() as tmp:
             model_dir = res["model"].save(Path(tmp) / BASELINE_ARTIFACT)
             info = log_pyfunc(mlflow, run_id, {BASELINE_ARTIFACT: str(model_dir)},
-                              _requirements(),
+                              _requirements(), name=BASELINE_MODEL_NAME_IN_RUN,
                               metadata={ROLE: BASELINE_ROLE, VERSION_TEST_SET: splits.test_fingerprint,
                                         DATA_FINGERPRINT: splits.fingerprint,
                                         "n_features": res["n_features"]})

@@ -311,7 +311,8 @@ def _record(client, name, target, decision, reason, by, before, numbers, done):
               "gate": "rollback: the accuracy gate is not applied", "by": by,
               "candidate_accuracy": fmt(numbers["accuracy"]),
               "test_set": numbers["test_set"] or "", "champion": str(before["version"]),
-              "champion_accuracy": fmt(before["accuracy"])}
+              "champion_accuracy": fmt(before["accuracy"]), "champion_rescored": "false",
+              "baseline_accuracy": "", "baseline_run_id": ""}
     md = rollback_markdown(name, done, reason, before, numbers)
     n = record_decision(client, name, target, record, md)
     return n, md + "\n\n" + publish_history(client, name)

@@ -57,9 +57,11 @@ def model_signature():
 
 
 def log_pyfunc(mlflow, run_id: str, artifacts: dict[str, str], requirements: list[str], *,
-               metadata: dict, step: int | None = None, tags: dict | None = None):
+               metadata: dict, step: int | None = None, tags: dict | None = None,
+               name: str = MODEL_NAME_IN_RUN):
     """Log the pyfunc model with `artifacts` (name -> local folder) to run `run_id`; MLflow's
-    ModelInfo. The code folder is a clean copy of the package."""
+    ModelInfo. The code folder is a clean copy of the package; `name` is the model's name in
+    the run and in the experiment's Models tab."""
     signature, example = model_signature()
     with tempfile.TemporaryDirectory() as tmp:
         code_dir = export_code(Path(tmp) / "code")
@@ -72,7 +74,7 @@ def log_pyfunc(mlflow, run_id: str, artifacts: dict[str, str], requirements: lis
         try:
             with opened:
                 return mlflow.pyfunc.log_model(
-                    name=MODEL_NAME_IN_RUN, python_model=str(PYFUNC_FILE), artifacts=artifacts,
+                    name=name, python_model=str(PYFUNC_FILE), artifacts=artifacts,
                     code_paths=[str(code_dir)], signature=signature, input_example=example,
                     pip_requirements=requirements, step=step or 0, tags=tags,
                     metadata=metadata)

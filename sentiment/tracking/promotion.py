@@ -4,9 +4,10 @@ the candidate's own test set (``gate.decide``), and move the `champion` alias.
 Atomic per model name: one promoter at a time (``promotion_lock``), and a compare-and-set on
 the alias (re-read after moving it; re-decide against whoever moved it in between). Every
 decision is kept on the candidate version as numbered tags ``promotion.<n>.<field>`` (n = 1, 2,
-...; never overwritten) and as the artifact ``promotion/decision-<n>.md`` of its run; the latest
-decision is also in the tags ``promotion_decision``, ``promotion_reason``,
-``promotion_compared_to``, ``promotion_gate`` and ``promotion_time``.
+...; never overwritten; the verdict, the reason and the accuracies compared) and as the artifacts
+``promotion/decision-<n>.md`` and ``.json`` (every field: time, gate, host, test set, ...) of
+its run; the latest decision is also in the tags ``promotion_decision``, ``promotion_reason``,
+``promotion_compared_to`` and ``promotion_count``, and opens the version's description.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from sentiment.tracking.names import (
     CONFIG_ARTIFACT,
     DATA_FINGERPRINT,
     DATA_SOURCE,
+    DESCRIPTION_SEPARATOR,
     PART_ACCURACY,
     PROMOTED,
+    ROLLED_BACK,
     ROLE,
     SLICE_METRIC,
     VERSION_ACCURACY,
@@ -247,21 +250,101 @@ def _next_audit_index(tags: dict) -> int:
     return max(seen, default=0) + 1
 
 
+# What each decision keeps as numbered version tags (the rest is in its JSON artifact), and
+# the latest decision's tags: what readers of the registry filter and compare on.
+# "champion", "time", "timestamp" and "by": the champion history (``tracking.champion``) reads
+# every move of the alias from these, in the registry.
+AUDIT_TAGS = ("decision", "reason", "champion", "time", "timestamp", "by", "champion_accuracy",
+              "champion_rescored", "baseline_accuracy")
+LATEST_TAGS = {"promotion_decision": "decision", "promotion_reason": "reason",
+               "promotion_compared_to": "champion"}
+DECISION_ARTIFACT = "promotion/decision-{n}"  # .md to read, .json with every field
+
+
+def _acc_cell(x: str) -> str:
+    return f"{float(x):.4f}" if x else "–"
+
+
+def _diff_cell(cand: str, other: str) -> str:
+    return f"{float(cand) - float(other):+.4f}" if cand and other else ""
+
+
+def decision_summary(name: str, version: int, record: dict, n: int, run_id: str | None) -> str:
+    """The decision as the first lines of the version's page: verdict, candidate, champion and
+    baseline on one test set with the candidate's differences, and the reason in full."""
+    verdict = {
+        PROMOTED: f"**Promoted**: `{name}@champion` now points to version {version}",
+        ROLLED_BACK: f"**Rolled back**: `{name}@champion` points to version {version} again, "
+                     f"from version {record['champion']}"}.get(
+        record["decision"],
+        f"**{'Rollback refused' if record['decision'] == 'rollback refused' else 'Not promoted'}"
+        "**: the `champion` alias stays "
+        + (f"on version {record['champion']}" if record["champion"] != "none" else "unset"))
+    cand = record["candidate_accuracy"]
+    champ = ("–" if record["champion"] == "none" else f"version {record['champion']}"
+             + (" (re-scored here)" if record["champion_rescored"] == "true" else ""))
+    base = "bag-of-words" + (f", run `{record['baseline_run_id']}`"
+                             if record["baseline_run_id"] else "")
+    where = f" in run `{run_id}`" if run_id else ""
+    return "\n".join([
+        f"{verdict} (gate decision {n}, {record['time']}).",
+        "",
+        f"| on test set `{record['test_set'] or 'unknown'}` | model | test accuracy | "
+        "candidate's difference |",
+        "|---|---|---|---|",
+        f"| candidate | version {version} | {_acc_cell(cand)} | |",
+        f"| champion | {champ} | {_acc_cell(record['champion_accuracy'])} | "
+        f"{_diff_cell(cand, record['champion_accuracy'])} |",
+        f"| baseline | {base} | {_acc_cell(record['baseline_accuracy'])} | "
+        f"{_diff_cell(cand, record['baseline_accuracy'])} |",
+        "",
+        f"Reason: {record['reason']}.",
+        "",
+        f"Gate: {record['gate']}. Every field: `{DECISION_ARTIFACT.format(n=n)}.json`{where}.",
+    ])
+
+
+def _log_comparison(client, run_id: str, version: int, record: dict, n: int) -> None:
+    """Candidate, champion and baseline on the candidate's test set, as a chart beside the
+    decision (``promotion/comparison-<n>.png``)."""
+    from sentiment.evaluation.report import plot_comparison
+    models = [(f"candidate v{version}", record["candidate_accuracy"])]
+    if record["champion_accuracy"]:
+        models.append((f"champion v{record['champion']}", record["champion_accuracy"]))
+    if record["baseline_accuracy"]:
+        models.append(("baseline", record["baseline_accuracy"]))
+    if not models[0][1]:
+        return
+    rows = client.get_run(run_id).data.params.get("data.test_rows")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = plot_comparison([(m, float(a)) for m, a in models], int(rows or 0),
+                               record["test_set"] or None, Path(tmp) / f"comparison-{n}.png")
+        client.log_artifact(run_id, str(path), "promotion")
+
+
 def record_decision(client, name: str, cand, record: dict, markdown: str) -> int:
-    """The decision as the version's next numbered audit record and as its latest tags; the
-    markdown appended to the run's artifacts. Returns the record's number."""
+    """The decision as the version's next numbered audit record, its latest tags and the top
+    of its description; every field and the markdown in the run's artifacts. Returns the
+    record's number."""
     fresh = client.get_model_version(name, str(cand.version))
     n = _next_audit_index(fresh.tags or {})
-    for key, value in record.items():
-        client.set_model_version_tag(name, str(cand.version), f"{AUDIT_PREFIX}{n}.{key}", value)
-    latest = {"promotion_decision": record["decision"], "promotion_reason": record["reason"],
-              "promotion_compared_to": record["champion"], "promotion_gate": record["gate"],
-              "promotion_time": record["time"], "promotion_count": str(n)}
+    for key in AUDIT_TAGS:
+        client.set_model_version_tag(name, str(cand.version), f"{AUDIT_PREFIX}{n}.{key}",
+                                     record[key])
+    latest = {**{tag: record[key] for tag, key in LATEST_TAGS.items()},
+              "promotion_count": str(n)}
     for key, value in latest.items():
         client.set_model_version_tag(name, str(cand.version), key, value)
+    registered = (fresh.description or "").split(DESCRIPTION_SEPARATOR, 1)[-1]
+    summary = decision_summary(name, int(cand.version), record, n, cand.run_id)
+    client.update_model_version(name, str(cand.version),
+                                description=summary + DESCRIPTION_SEPARATOR + registered)
     if cand.run_id:
         try:
-            client.log_text(cand.run_id, markdown, f"promotion/decision-{n}.md")
+            client.log_text(cand.run_id, markdown, f"{DECISION_ARTIFACT.format(n=n)}.md")
+            client.log_dict(cand.run_id, {"number": n, **record},
+                            f"{DECISION_ARTIFACT.format(n=n)}.json")
+            _log_comparison(client, cand.run_id, int(cand.version), record, n)
         except Exception as e:  # the tags are the record; the artifact is for reading
             log.warning("could not log the promotion decision to run %s: %s", cand.run_id, e)
     return n

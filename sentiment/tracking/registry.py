@@ -19,6 +19,7 @@ from pathlib import Path
 from sentiment.blend.fit import PARTS
 from sentiment.encoding import preprocessing
 from sentiment.tracking import checksums
+from sentiment.tracking.data_profile import profile_training_run
 from sentiment.tracking.logged_model import (
     ensure_registered_model,
     link_version,
@@ -27,6 +28,7 @@ from sentiment.tracking.logged_model import (
 )
 from sentiment.tracking.names import (
     DATA_FINGERPRINT,
+    DESCRIPTION_SEPARATOR,
     ENCODER_ARTIFACT,
     HEAD_ARTIFACT,
     MODEL_NAME_IN_RUN,
@@ -133,12 +135,12 @@ def _run_accuracy_checked(run, run_dir: Path) -> float:
     return float(acc)
 
 
-def version_tags(run, spec, acc: float) -> dict:
+def version_tags(run, acc: float) -> dict:
     """The version's tags, all taken from its run (the accuracy is the run's metric)."""
+    # The preprocessing (encoder, max_length, truncation) is in the description and the
+    # logged model's metadata; tags hold what the gate and readers filter on.
     tags = {VERSION_ACCURACY: format_accuracy(acc), VERSION_RUN_ID: run.info.run_id,
-            DATA_FINGERPRINT: run.data.tags.get(DATA_FINGERPRINT, ""),
-            "encoder": spec.encoder, "max_length": str(spec.max_length),
-            "truncation": spec.truncation}
+            DATA_FINGERPRINT: run.data.tags.get(DATA_FINGERPRINT, "")}
     if run.data.tags.get(RUN_TEST_SET):
         tags[VERSION_TEST_SET] = run.data.tags[RUN_TEST_SET]
     for part in PARTS:  # a blended model: each part alone, for the gate's table
@@ -199,8 +201,11 @@ def _finish_version(client, name: str, mv, tags: dict, description: str,
     for key, value in tags.items():
         if have.get(key) != value:
             client.set_model_version_tag(name, str(mv.version), key, value)
-    if mv.description != description:
-        client.update_model_version(name, str(mv.version), description=description)
+    # A gate decision above the separator stays; the registration's part is made whole.
+    decided, sep, registered = (mv.description or "").rpartition(DESCRIPTION_SEPARATOR)
+    if registered != description:
+        client.update_model_version(name, str(mv.version),
+                                    description=decided + sep + description)
     if model_id:
         link_version(client, model_id, name, mv.version)
 
@@ -235,7 +240,7 @@ def register_model(run_id: str, run_dir: str, cfg) -> dict:
     run = client.get_run(run_id)
     acc = _run_accuracy_checked(run, Path(run_dir))
     fingerprint = run.data.tags.get(DATA_FINGERPRINT, "")
-    tags = version_tags(run, spec, acc)
+    tags = version_tags(run, acc)
     description = _describe(spec, acc, fingerprint, run_id, tags)
     ensure_registered_model(client, name)
     mv = _version_of_run(client, name, run_id)
@@ -254,6 +259,14 @@ def register_model(run_id: str, run_dir: str, cfg) -> dict:
     _check_tags(client, name, str(mv.version), acc)
     # What a rollback checks before moving the alias back to this version.
     checksums.record_checksums(client, name, mv.version, uri)
+    # What scoring compares incoming reviews with (drift); on the run, so a retry skips it.
+    # A version without one still scores (its drift report says "not checked"): a data source
+    # that is gone since training must not undo a registration that succeeded.
+    try:
+        profile_training_run(client, run_id, Path(run_dir), cfg, spec)
+    except Exception as e:
+        log.warning("version %s of %s has no training-data profile (drift is not checked when "
+                    "it scores): %s: %s", mv.version, name, type(e).__name__, e)
     return {"name": name, "version": int(mv.version), "model_uri": f"models:/{name}/{mv.version}",
             "test_accuracy": acc, "run_id": run_id, "logged_model_uri": logged_uri,
             "test_set": tags.get(VERSION_TEST_SET)}

@@ -9,9 +9,12 @@ and importing this module costs nothing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from pathlib import Path
+
+from sentiment.tracking.names import DESCRIPTION, EXPERIMENT_DESCRIPTION
 
 
 def repo_root() -> Path:
@@ -236,6 +239,9 @@ def ensure_experiment(client, name: str, uri: str) -> str:
     if exp is not None:
         if exp.lifecycle_stage == "deleted":
             client.restore_experiment(exp.experiment_id)
+        if DESCRIPTION not in exp.tags:  # an experiment made before it had one
+            with contextlib.suppress(MlflowException):
+                client.set_experiment_tag(exp.experiment_id, DESCRIPTION, EXPERIMENT_DESCRIPTION)
         return exp.experiment_id
     root = artifact_root(uri)
     location = f"{root}/{_slug(name)}" if root else None
@@ -243,7 +249,8 @@ def ensure_experiment(client, name: str, uri: str) -> str:
         # The kind tag makes the UI open the experiment in its model-training view (runs,
         # metric charts) rather than the GenAI one (traces).
         return client.create_experiment(name, artifact_location=location,
-                                        tags={"mlflow.experimentKind": "custom_model_development"})
+                                        tags={"mlflow.experimentKind": "custom_model_development",
+                                              DESCRIPTION: EXPERIMENT_DESCRIPTION})
     except MlflowException:
         # Another process created it between our lookup and create.
         exp = client.get_experiment_by_name(name)

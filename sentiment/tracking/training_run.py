@@ -20,6 +20,8 @@ from sentiment.tracking.names import (
     CONFIG_ARTIFACT,
     DATA_FINGERPRINT,
     DATA_SOURCE,
+    DESCRIPTION,
+    LIFT_OVER_BASELINE,
     RUN_TEST_SET,
     SLICE_METRIC,
     SLICE_TABLE,
@@ -61,11 +63,21 @@ def training_tags(cfg, dinfo: dict, einfo: dict, extra: dict | None,
     return run_tags(describe(cfg, dinfo), own, extra, environment=environment)
 
 
-def _params(cfg) -> dict:
-    return {k: "None" if v is None else v for k, v in cfg.to_dict().items()}
+# Config fields that say where and how a run ran, not what was trained: config.json keeps them,
+# the params (what the UI's run comparison plots and tabulates) do not.
+NOT_PARAMS = ("run_dir", "cache_dir", "resume", "progress", "track", "tracking_uri",
+              "experiment", "model_name", "baseline_model_name", "tracking_timeout_s",
+              "tracking_max_retries", "probe_timeout_s", "promotion_lock_timeout_s",
+              "min_rows", "min_text_chars", "max_text_chars", "balance_low", "balance_high")
 
 
-def _log_datasets(mlflow, splits, source: str) -> None:
+def params(cfg) -> dict:
+    """The run's params: every Config field that shapes the model or its data."""
+    return {k: "None" if v is None else v for k, v in cfg.to_dict().items()
+            if k not in NOT_PARAMS}
+
+
+def log_datasets(mlflow, splits, source: str) -> None:
     """Splits as MLflow dataset inputs: the run page lists them with their digests."""
     try:
         import mlflow.data
@@ -183,7 +195,7 @@ def _train_tracked(cfg, validation_report_dir, tags) -> dict:
         if resume_id:
             mlflow.set_tag("resumed", "true")
         else:  # params are immutable: a resumed run keeps the ones it started with
-            mlflow.log_params(_params(cfg))
+            mlflow.log_params(params(cfg))
             mlflow.log_params({"data.fingerprint": dinfo["fingerprint"],
                                **{f"data.{k}_rows": v for k, v in dinfo["split_sizes"].items()},
                                **{f"data.sha256.{k}": v["sha256"][:16]
@@ -196,7 +208,7 @@ def _train_tracked(cfg, validation_report_dir, tags) -> dict:
                          "platform": platform.platform()},
                         "environment.json")
         mlflow.log_dict(cfg.to_dict(), CONFIG_ARTIFACT)
-        _log_datasets(mlflow, splits, dinfo["source"])
+        log_datasets(mlflow, splits, dinfo["source"])
 
         summary = train(cfg, splits=splits,
                         hooks=TrainHooks(on_step=hooks.on_step, on_epoch=hooks.on_epoch))
@@ -207,10 +219,11 @@ def _train_tracked(cfg, validation_report_dir, tags) -> dict:
                  for k in TEST_METRICS if k in m}
         stacker = {f"blend/{k}": v for k, v in summary.get("blend", {}).get("stacker", {}).items()
                    if isinstance(v, (int, float))}
+        # One test loss: test_log_loss (the model's, or the blend's); the head's own BCE is
+        # in metrics.json. Seconds to the millisecond: more digits are noise.
         final = {**{f"test_{k}": t[k] for k in TEST_METRICS if k in t}, **parts, **stacker,
-                 "test_loss": summary["test_loss"], "best_epoch": summary["best_epoch"],
-                 "best_val_loss": summary["best_val_loss"],
-                 **{f"time/{k}": v for k, v in summary["timings"].items()}}
+                 "best_epoch": summary["best_epoch"], "best_val_loss": summary["best_val_loss"],
+                 **{f"time/{k}": round(v, 3) for k, v in summary["timings"].items()}}
         # An attempt killed after logging these has them already (at step 0).
         mlflow.log_metrics({k: v for k, v in final.items() if k not in hooks.last_steps})
         mlflow.log_params({"parameters.total": summary["parameters"]["total"],
@@ -259,9 +272,36 @@ def example_predictions(run_dir: str | Path, cfg, texts: list[str] | None = None
     return [{"text": t, **p} for t, p in zip(texts, model.predict(texts))]
 
 
-def log_evaluation(run_id: str, run_dir: str, cfg) -> dict:
+def _against_baseline(client, run_id: str, metrics: dict, summary: dict,
+                      baseline: dict | None) -> list[tuple[str, float]] | None:
+    """The models scored on the run's test reviews, this one first: its parts (a blend) and
+    the baseline when `baseline` was tested on the same reviews (its ``test_set``); with it,
+    the run's metric ``lift_over_baseline`` and a description that opens with the result."""
+    models = [("this model", float(metrics["accuracy"]))]
+    models += [(f"{p.replace('_', '-')} part alone", float(m["accuracy"]))
+               for p, m in (summary.get("parts") or {}).items()]
+    tags = client.get_run(run_id).data.tags
+    if not baseline or baseline.get("test_set") != tags.get(RUN_TEST_SET):
+        return models if len(models) > 1 else None
+    base = float(baseline["accuracy"])
+    lift = float(metrics["accuracy"]) - base
+    models.append((f"baseline ({baseline.get('kind', 'bag-of-words')})", base))
+    client.log_metric(run_id, LIFT_OVER_BASELINE, round(lift, 6))
+    note = tags.get(DESCRIPTION, "")
+    result = (f"**Test accuracy {metrics['accuracy']:.4f}** on {metrics['n']:,} reviews: "
+              f"{lift:+.4f} over the bag-of-words baseline ({base:.4f}, run "
+              f"`{baseline.get('run_id', '?')}`) on the same reviews.")
+    if not note.startswith("**Test accuracy"):  # a retry keeps one result line
+        client.set_tag(run_id, DESCRIPTION, f"{result}\n\n{note}")
+    return models
+
+
+def log_evaluation(run_id: str, run_dir: str, cfg, baseline: dict | None = None) -> dict:
     """Metrics, plots, the confidently wrong reviews, example predictions and the model card,
-    from run_dir's test predictions, logged to run `run_id`. Returns the test metrics."""
+    from run_dir's test predictions, logged to run `run_id`. Given the `baseline` the flow
+    trained (``baseline_run.train_baseline``'s result) and tested on the same reviews, also
+    the lift over it and a chart of both (``evaluation/comparison.png``). Returns the test
+    metrics."""
     import pandas as pd
     from mlflow.entities import Metric
 
@@ -280,6 +320,11 @@ def log_evaluation(run_id: str, run_dir: str, cfg) -> dict:
         out = Path(tmp) / "evaluation"
         files = reporting.write_report(preds, out, metrics, summary, examples,
                                        model_name=cfg.model_name, run_id=run_id)
+        compared = _against_baseline(client, run_id, metrics, summary, baseline)
+        if compared:
+            reporting.plot_comparison(compared, int(metrics["n"]),
+                                      client.get_run(run_id).data.tags.get(RUN_TEST_SET),
+                                      out / reporting.COMPARISON)
         # The card sits at the top of the run's artifacts, where a reviewer looks first.
         card = files["model_card"].rename(Path(tmp) / files["model_card"].name)
         client.log_artifacts(run_id, str(out), "evaluation")

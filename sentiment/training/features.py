@@ -14,6 +14,7 @@ from sentiment.encoding import encoders
 from sentiment.model import encoder_layers
 from sentiment.model.bert_gru import BERTGRUSentiment
 from sentiment.model.gru_scan import head_forward
+from sentiment.model.inference_head import inference_head
 from sentiment.training import state_cache
 
 
@@ -26,7 +27,9 @@ class CachedFeatures:
         self.precision = precision
         self.lengths = store.lengths
 
-    def logits(self, model: BERTGRUSentiment, idx, head_ctx) -> torch.Tensor:
+    def logits(self, model: BERTGRUSentiment, idx, head_ctx, head) -> torch.Tensor:
+        """The logits of the reviews `idx`; `head(states, lengths)` is the head's call (the
+        training kernel, or an inference copy in the pass's precision)."""
         states, lengths = self.store.batch(idx)
         states = states.to(self.device, non_blocking=True)
         if model.trains_encoder:
@@ -35,7 +38,7 @@ class CachedFeatures:
                 states = model.encode_from(states, mask.to(self.device))
             states = states.to(model.head.out.weight.dtype)
         with head_ctx():
-            return head_forward(model.head, states, lengths)
+            return head(states, lengths)
 
 
 class TokenFeatures:
@@ -47,14 +50,22 @@ class TokenFeatures:
         self.pad_id, self.precision = pad_id, precision
         self.lengths = tokens.lengths
 
-    def logits(self, model: BERTGRUSentiment, idx, head_ctx) -> torch.Tensor:
+    def logits(self, model: BERTGRUSentiment, idx, head_ctx, head) -> torch.Tensor:
         ids, mask = pad_ids([self.tokens.input_ids[i] for i in idx], self.pad_id)
         ids, mask = ids.to(self.device), mask.to(self.device)
         # encode() runs the frozen part without gradients itself.
         with encoder_autocast(self.device, self.precision):
             emb = model.encode(ids, mask)
         with head_ctx():
-            return head_forward(model.head, emb.to(model.head.out.weight.dtype), mask.sum(1))
+            return head(emb.to(model.head.out.weight.dtype), mask.sum(1))
+
+
+def head_call(model: BERTGRUSentiment, training: bool, precision: str, device: torch.device):
+    """How a pass calls the head: the training kernel with gradients, or an inference copy in
+    the encoder pass's precision (model/inference_head.py)."""
+    if training:
+        return lambda states, lengths: head_forward(model.head, states, lengths)
+    return inference_head(model.head, precision, device)
 
 
 def head_autocast(device: torch.device):

@@ -23,15 +23,16 @@ from torch import nn
 from sentiment.common.compute import resolve_encoder_precision, seed_everything, select_device, set_threads
 from sentiment.common.files import atomic_path, atomic_write_text
 from sentiment.common.progress import progress as show_progress
+from sentiment.common.progress import say
 from sentiment.data import imdb
 from sentiment.data.batching import bucketed_batches, length_sorted_batches, random_batches
 from sentiment.encoding import encoders, preprocessing, tokenization
-from sentiment.model import model_folder
+from sentiment.model import encoder_layers, model_folder
 from sentiment.model.bert_gru import BERTGRUSentiment, GRUHead, count_parameters
 from sentiment.model.model_folder import MODEL_DIR
 from sentiment.training import run_folder, state_cache
 from sentiment.training.checkpoints import BEST, CHECKPOINT, load_checkpoint, resume_point, save_checkpoint
-from sentiment.training.features import build_features, head_autocast
+from sentiment.training.features import build_features, head_autocast, head_call
 from sentiment.training.optimization import Optimizers
 from sentiment.training.outputs import METRICS, TEST_PREDICTIONS, VALID_PREDICTIONS
 
@@ -42,7 +43,7 @@ class TrainHooks:
     on_step: Optional[Callable[[int, dict], None]] = None    # global step, {loss, acc}
     on_epoch: Optional[Callable[[int, dict], None]] = None   # epoch (1-based), epoch metrics
     stop_after_epoch: Optional[int] = None                   # simulate an interruption (tests)
-    report: Callable[[str], None] = print
+    report: Callable[[str], None] = say  # printed, or to the sink of progress.lines_to
 
 
 # ---------------------------------------------------------------------------------------
@@ -58,6 +59,7 @@ def run_epoch(model, feats, batches, criterion, device, optimizer=None, hooks=No
     training = optimizer is not None
     model.train(training)
     ctx = head_autocast(device)
+    head = head_call(model, training, feats.precision, device)
     total_loss = total_correct = n = tokens = 0
     probs = np.zeros(len(feats.labels), dtype=np.float32)
     it = show_progress(batches, desc, progress)
@@ -65,7 +67,7 @@ def run_epoch(model, feats, batches, criterion, device, optimizer=None, hooks=No
     for step, idx in enumerate(it, start=1):
         y = torch.as_tensor(feats.labels[idx], dtype=torch.float32, device=device)
         with torch.set_grad_enabled(training):
-            logits = feats.logits(model, idx, ctx).squeeze(1).float()
+            logits = feats.logits(model, idx, ctx, head).squeeze(1).float()
             loss = criterion(logits, y)
         if training:
             optimizer.zero_grad(set_to_none=True)
@@ -80,7 +82,8 @@ def run_epoch(model, feats, batches, criterion, device, optimizer=None, hooks=No
         probs[idx] = torch.sigmoid(logits.detach()).cpu().numpy()
         if training and hooks and hooks.on_step:
             hooks.on_step(step0 + step, {"train_loss": loss.item(), "train_acc": acc})
-        it.set_postfix(loss=f"{total_loss / n:.4f}", acc=f"{total_correct / n:.2%}")
+        it.set_postfix(**{"loss": f"{total_loss / n:.4f}", "acc": f"{total_correct / n:.2%}",
+                          "tokens/s": f"{tokens / max(time.perf_counter() - t0, 1e-9):,.0f}"})
     seconds = time.perf_counter() - t0
     return {"loss": total_loss / max(n, 1), "acc": total_correct / max(n, 1), "seconds": seconds,
             "tokens_per_s": tokens / max(seconds, 1e-9), "steps": len(batches), "probs": probs}
@@ -189,6 +192,14 @@ def build_model(cfg, encoder) -> BERTGRUSentiment:
     return model
 
 
+def model_facts(model: BERTGRUSentiment) -> dict:
+    """What the model card states about what trained: trainable and total parameters, and
+    how many of the encoder's layers trained (0: frozen, all of them: full fine-tuning)."""
+    n = encoder_layers.num_layers(model.bert)
+    return {"parameters": count_parameters(model),
+            "encoder_layers": {"total": n, "trained": n - model.first_trained}}
+
+
 def fit(cfg, prep: Prepared, hooks: TrainHooks | None = None) -> dict:
     """The epoch loop with checkpoints; returns the history and best epoch."""
     hooks = hooks or TrainHooks()
@@ -278,7 +289,6 @@ def _train(cfg, splits, hooks: TrainHooks) -> dict:
     res = fit(cfg, prep, hooks)
     timings["train_s"] = time.perf_counter() - t
     model = res["model"]
-    params = count_parameters(model)
     model_folder.load_trained(run_dir / BEST, model)
     t = time.perf_counter()
     test_f = prep.features["test"]
@@ -315,8 +325,11 @@ def _train(cfg, splits, hooks: TrainHooks) -> dict:
     timings["total_s"] = time.perf_counter() - t_all
     summary = {
         "run_dir": str(run_dir), "model_dir": str(model_dir), "device": str(prep.device),
-        "encoder_precision": prep.precision, "parameters": params,
+        "encoder_precision": prep.precision,
         "split_sizes": prep.splits.sizes(), "data_fingerprint": prep.splits.fingerprint,
+        "data_source": imdb.data_source(cfg.data),
+        # What the model card states: how many of the encoder's layers trained (0: frozen).
+        **model_facts(model),
         "best_epoch": res["best_epoch"], "best_val_loss": res["best_val_loss"],
         "history": res["history"], "test": test_metrics, "test_loss": te["loss"],
         "timings": timings,

@@ -95,6 +95,29 @@ def test_baseline_run_is_tracked_with_its_metrics(runs):
     assert p["data.train_rows"] == "600" and p["data.test_rows"] == "200"
 
 
+def test_baseline_run_reads_like_the_training_run(runs):
+    """Its splits as datasets, the same report files and a card of its own, the packages it
+    uses and a logged model named apart from the training run's."""
+    run = runs.client.get_run(runs.base["run_id"])
+    contexts = {t.value for d in run.inputs.dataset_inputs for t in d.tags
+                if t.key == "mlflow.data.context"}
+    assert {"train", "validation", "test"} <= contexts
+    names = {a.path for a in runs.client.list_artifacts(run.info.run_id)}
+    report = {a.path for a in runs.client.list_artifacts(run.info.run_id, "evaluation")}
+    assert "model_card.md" in names
+    assert {"evaluation/roc_curve.png", "evaluation/confusion_matrix.png",
+            "evaluation/confidently_wrong.csv"} <= report
+    card = Path(runs.client.download_artifacts(run.info.run_id, "model_card.md",
+                                               str(runs.tmp))).read_text()
+    assert f"{runs.base['accuracy']:.4f}" in card and "GRU" not in card
+    packages = dict(p.split(" ", 1) for p in run.data.tags["packages"].split(", "))
+    assert "scikit-learn" in packages and not {"torch", "transformers"} & set(packages)
+    assert not [k for k in run.data.tags if k.startswith(("pkg.", "encoder."))]
+    models = runs.client.search_logged_models(experiment_ids=[run.info.experiment_id])
+    by_run = {m.source_run_id: m.name for m in models}
+    assert by_run[run.info.run_id] == "baseline-model"
+
+
 def test_version_tags_name_accuracy_test_set_and_run(runs):
     v = runs.client.get_model_version(NAME, "1")
     assert v.run_id == runs.base["run_id"]

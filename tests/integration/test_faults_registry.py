@@ -160,9 +160,10 @@ def test_registration_retried_after_a_failure_leaves_one_version(store, monkeypa
     assert float(mv.tags["test_accuracy"]) == run.data.metrics["test_accuracy"]
     assert mv.tags["test_set"] == a.test_set and mv.tags["run_id"] == a.run_id
     assert mv.description and "test accuracy" in mv.description
+    from sentiment.tracking.names import MODEL_NAME_IN_RUN
     logged = store.client.search_logged_models(
         experiment_ids=[run.info.experiment_id],
-        filter_string=f"source_run_id = '{a.run_id}' AND name = 'model'")
+        filter_string=f"source_run_id = '{a.run_id}' AND name = '{MODEL_NAME_IN_RUN}'")
     assert len(logged) == 1  # the retry reused the logged model too
     # A third call (e.g. the flow run retried as a whole) still finds it.
     assert registry.register_model(a.run_id, a.run_dir, a.cfg)["version"] == again["version"]

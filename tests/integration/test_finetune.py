@@ -18,7 +18,7 @@ from sentiment.model import encoder_layers, model_folder
 from sentiment.model.bert_gru import BERTGRUSentiment, count_parameters
 from sentiment.model.gru_scan import head_forward
 from sentiment.training import state_cache
-from sentiment.training.features import CachedFeatures, head_autocast
+from sentiment.training.features import CachedFeatures, head_autocast, head_call
 
 TEXTS = ["A wonderful film, moving and funny from start to end.",
          "Dull. I hated every minute of it and left early.",
@@ -93,7 +93,8 @@ def test_partial_finetuning_on_cached_states_matches_the_whole_encoder(minilm, t
     feats = CachedFeatures(store, LABELS, torch.device("cpu"))
     idx = np.arange(len(TEXTS))
     loss16, grads16 = _loss_and_grads(
-        model, lambda: feats.logits(model, idx, head_autocast(torch.device("cpu"))))
+        model, lambda: feats.logits(model, idx, head_autocast(torch.device("cpu")),
+                                    head_call(model, True, "fp32", torch.device("cpu"))))
     # float16 storage rounds each state to ~3 significant digits.
     assert loss16 == pytest.approx(ref_loss, rel=2e-3)
     for n in trained:

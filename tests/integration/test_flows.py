@@ -70,7 +70,10 @@ def _artifacts(flow_run_id) -> dict:
     with get_client(sync_client=True) as client:
         arts = client.read_artifacts(artifact_filter=ArtifactFilter(
             flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
-    return {a.key: a for a in arts}
+    # Each run's keys end with its own id: the Artifacts page never mixes two runs.
+    own = f"-{str(flow_run_id)[:8]}"
+    assert all(a.key.endswith(own) for a in arts), [a.key for a in arts]
+    return {a.key.removesuffix(own): a for a in arts}
 
 
 def _logs(flow_run_id) -> list[str]:
@@ -168,8 +171,16 @@ def test_train_flow_and_every_gate_decision(harness, datasets, tmp_path):
     assert run.data.tags["prefect.flow_run_id"] == str(flow_run_id)
     assert run.data.tags["prefect.flow_run_name"]
     assert "prefect.deployment" not in run.data.tags
-    # The run's logs, as the Prefect UI shows them, say what came of it.
+    assert run.data.tags["prefect.flow_run_url"].endswith(f"/flow-runs/flow-run/{flow_run_id}")
+    assert run.data.tags["prefect.flow_run_url"].startswith("http")
+    # The flow run says what ran: its tags, and the settings the preset resolved.
+    from prefect.client.orchestration import get_client
+    with get_client(sync_client=True) as client:
+        assert {"preset:smoke", "encoder:random-tiny", "model:imdb-sentiment"} <= set(
+            client.read_flow_run(flow_run_id).tags)
+    # The run's logs, as the Prefect UI shows them, say what came of it, training included.
     logs = _logs(flow_run_id)
+    assert any(m.startswith("Epoch: 01 |") for m in logs), logs
     assert f"Test accuracy: {first['test_accuracy']:.4f}" in logs
     assert any(m.startswith(f"Baseline (tfidf) accuracy: {first['baseline_accuracy']:.4f} on the same "
                             f"test set ({first['test_set']})") for m in logs), logs
@@ -177,8 +188,10 @@ def test_train_flow_and_every_gate_decision(harness, datasets, tmp_path):
     assert f"Promotion: not promoted: {first['promotion_reason']}" in logs
     assert f"MLflow run: {first['mlflow_run_url']}" in logs
     arts = _artifacts(flow_run_id)
-    assert {"sentiment-validation", "sentiment-metrics", "sentiment-mlflow-run",
-            "sentiment-promotion"} <= set(arts)
+    assert {"sentiment-settings", "sentiment-validation", "sentiment-metrics",
+            "sentiment-mlflow-run", "sentiment-promotion"} <= set(arts)
+    settings = {r["setting"]: r["value"] for r in json.loads(arts["sentiment-settings"].data)}
+    assert settings["preset"] == "smoke" and settings["max_train"] == str(run.data.params["max_train"])
     link = arts["sentiment-mlflow-run"].data  # stored as markdown: [text](url)
     link = link[link.index("(") + 1:link.rindex(")")]
     assert link == first["mlflow_run_url"]

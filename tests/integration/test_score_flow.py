@@ -1,7 +1,9 @@
 """The `score-reviews` flow on Dask under `prefect_test_harness`: `sentiment score` with one
-local worker and the flow with two give the same scores, in input order, every row kept (three
-empty texts with an error), ids carried over; each worker process loads the model once; the
-MLflow run and the Prefect artifact say what was scored with which version.
+local worker into one file and the flow with two into a folder (one output per input file)
+give the same scores, in input order, every row kept (three empty texts with an error), ids
+carried over; each worker process loads the model once; the MLflow run and the Prefect
+artifacts say what was scored with which version, and how the reviews compare with the
+model's training profile; a second run over the same folder finds nothing new and completes.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def test_dask_scoring_one_and_two_workers(harness, scoring_store, inputs, tmp_pa
                                           monkeypatch):
     from mlflow import MlflowClient
 
-    from flows.score import SCORES_KEY, score_reviews
+    from flows.score import DRIFT_KEY, SCORES_KEY, score_reviews
     from sentiment.model.predict import SentimentModel
     from sentiment_cli.main import main
     folder, df = inputs
@@ -70,20 +72,26 @@ def test_dask_scoring_one_and_two_workers(harness, scoring_store, inputs, tmp_pa
     assert f"models:/{NAME}/{scoring_store.version}" in printed
     assert str(tmp_path / "one.parquet") in printed
 
-    # Two workers, the flow itself, into a folder: the run names its own file.
+    # Two workers, the flow itself, into a folder: one output per input file, in the day's
+    # partition, each recorded in the manifest.
     state = score_reviews(input=str(folder), output=str(tmp_path / "scores"),
                           model=scoring_store.model, tracking_uri=scoring_store.uri,
                           id_column="id", workers=2, shard_rows=5, return_state=True)
     assert state.is_completed(), state.message
     s = state.result()
-    assert Path(s["output"]).parent == tmp_path / "scores"
-    assert s["rows"] == 30 and s["errors"] == 3 and s["shards"] == 6
+    assert s["output"] == str(tmp_path / "scores") and len(s["files"]) == 3
+    assert all(Path(f["output"]).parent.name.startswith("date=") for f in s["files"])
+    assert s["rows"] == 30 and s["errors"] == 3 and s["shards"] == 7  # 12 + 8 + 10 rows
     assert s["model_uri"] == f"models:/{NAME}/{scoring_store.version}"
     assert s["model_version"] == scoring_store.version and s["rows_per_s"] > 0
     # Two worker processes, each loaded the model once for its several shards.
     assert len(s["model_loads"]) == 2 and set(s["model_loads"].values()) == {1}
+    # The registered model carries its training profile: the reviews were compared with it.
+    assert s["drift"]["input"]["checked"] and s["drift_line"].startswith("Drift: ")
 
-    one, two = pd.read_parquet(tmp_path / "one.parquet"), pd.read_parquet(s["output"])
+    one = pd.read_parquet(tmp_path / "one.parquet")
+    two = pd.concat([pd.read_parquet(tmp_path / "scores" / f["output"]) for f in s["files"]],
+                    ignore_index=True)
     assert list(two.columns) == ["id", "probability", "label", "model_version", "error"]
     assert list(two["id"]) == list(df["id"])                  # input order, every row
     pd.testing.assert_frame_equal(one.drop(columns="probability"),
@@ -103,14 +111,29 @@ def test_dask_scoring_one_and_two_workers(harness, scoring_store, inputs, tmp_pa
     assert run.data.params["model_requested"] == scoring_store.model
     assert run.data.params["workers"] == "2" and run.data.params["output"] == s["output"]
     assert run.data.metrics["rows"] == 30 and run.data.metrics["errors"] == 3
-    assert {"rows_per_s", "score_mean", "score_p50", "score_positive_share"} <= set(
-        run.data.metrics)
+    assert {"rows_per_s", "score_mean", "score_p50", "score_positive_share",
+            "drift_tokens_psi", "drift_oov_share_p", "drift_features"} <= set(run.data.metrics)
+    assert run.data.tags["drift"] and {"drift_report.json", "drift_report.md",
+                                       "scored_files.json"} <= {
+        a.path for a in MlflowClient(scoring_store.uri).list_artifacts(s["mlflow_run_id"])}
     assert run.data.tags["prefect.flow_run_id"] == str(state.state_details.flow_run_id)
     art = _artifacts(state.state_details.flow_run_id)[SCORES_KEY]
     for fact in ("| rows | 30 |", "| errors | 3 |", f"| model version | {scoring_store.version} |",
-                 s["output"], "Score histogram", "empty text"):
+                 s["output"], "Score histogram", "empty text", "**Files**"):
         assert fact in art.data, (fact, art.data)
+    drift = _artifacts(state.state_details.flow_run_id)[DRIFT_KEY]
+    assert "length in tokens" in drift.data and "PSI" in drift.data
     assert json.dumps(s)  # the summary is plain JSON for the deployment's result
+
+    # The next day, nothing new: completed at once (no cluster, no MLflow run), and it says so.
+    again = score_reviews(input=str(folder), output=str(tmp_path / "scores"),
+                          model=scoring_store.model, tracking_uri=scoring_store.uri,
+                          id_column="id", workers=2, return_state=True)
+    assert again.is_completed(), again.message
+    quiet = again.result()
+    assert quiet["nothing_new"] and quiet["rows"] == 0 and len(quiet["skipped"]) == 3
+    assert "Nothing new" in _artifacts(again.state_details.flow_run_id)[SCORES_KEY].data
+    assert len(list((tmp_path / "scores").glob("date=*/*.parquet"))) == 3
 
 
 def test_bad_input_fails_the_flow_in_one_line_before_any_cluster(harness, tmp_path):
@@ -118,7 +141,8 @@ def test_bad_input_fails_the_flow_in_one_line_before_any_cluster(harness, tmp_pa
     from sentiment.scoring.inputs import ScoringInputError
     (tmp_path / "in.csv").write_text("body\nhello\n")
     state = score_reviews(input=str(tmp_path / "in.csv"), output=str(tmp_path / "out"),
-                          tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", return_state=True)
+                          tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", on_bad_file="stop",
+                          return_state=True)
     assert state.is_failed() and "no text column 'text'" in state.message
     with pytest.raises(ScoringInputError):
         state.result()

@@ -191,15 +191,21 @@ def test_experiment_artifacts_beside_the_database(store):
 def test_run_params_tags_and_inputs(store):
     run = store.client.get_run(store.res1["run_id"])
     p, tags = run.data.params, run.data.tags
-    assert set(store.cfg.to_dict()) <= set(p), "every config field is a param"
+    from sentiment.tracking.training_run import NOT_PARAMS
+    shaping = set(store.cfg.to_dict()) - set(NOT_PARAMS)
+    assert shaping <= set(p), "every config field that shapes the model is a param"
+    assert not set(NOT_PARAMS) & set(p), "where and how it ran is in config.json only"
     assert p["encoder"] == "random-tiny" and p["max_length"] == "64" and p["max_train"] == "48"
     assert p["data.fingerprint"] == store.res1["data_fingerprint"] == tags["data_fingerprint"]
     assert (p["data.train_rows"], p["data.valid_rows"], p["data.test_rows"]) == ("48", "16", "32")
     assert {"data.sha256.train.parquet", "data.sha256.test.parquet"} <= set(p)
     assert tags["encoder.name"] == "random-tiny"
     assert tags["encoder.revision"] == "random-init(seed=0)"
+    # Package versions: one tag, not one per package.
+    assert not [k for k in tags if k.startswith("pkg.")]
+    packages = dict(p.split(" ", 1) for p in tags["packages"].split(", "))
     for pkg in ("torch", "transformers", "mlflow", "numpy", "python"):
-        assert tags[f"pkg.{pkg}"], pkg
+        assert packages[pkg], pkg
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True)
     if head.returncode == 0:
         assert tags["mlflow.source.git.commit"] == head.stdout.strip()

@@ -538,6 +538,29 @@ def test_progress_off_a_terminal_is_plain_periodic_lines():
     assert off.getvalue() == ""
 
 
+def test_progress_lines_go_to_a_sink_even_on_a_terminal():
+    """What a Prefect task does with its run logger: every line to the sink, none printed."""
+    from sentiment.common.progress import lines_to, progress, say
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    out, got = Terminal(), []
+    with lines_to(got.append):
+        bar = progress(range(3), "epoch 2 train", True, stream=out, interval_s=0.0)
+        for _ in bar:
+            bar.set_postfix(**{"loss": "0.5", "tokens/s": "1,234"})
+        say("Epoch: 02 | done")
+    assert out.getvalue() == ""
+    assert len(got) == 4 and got[-1] == "Epoch: 02 | done"
+    assert got[2].startswith("epoch 2 train: batch 3/3 (100%)")
+    assert got[2].endswith(", loss 0.5, tokens/s 1,234")
+    with lines_to(got.append):
+        pass
+    say("after")  # outside the block: printed, not sent
+    assert got[-1] == "Epoch: 02 | done"
+
+
 def test_training_progress_off_a_terminal_writes_no_carriage_return(tmp_path, imdb_dir, capfd,
                                                                     monkeypatch):
     from sentiment.common import progress

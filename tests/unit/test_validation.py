@@ -185,8 +185,13 @@ def test_clean_data_passes_and_writes_the_report(dataset, cfg, tmp_path):
     assert result.success and result.critical_failures == []
     assert {c["severity"] for c in result.checks} == {"critical", "warning"}
     assert sorted(p.name for p in report.iterdir()) == [
-        "data_docs", "ge_results.json", "summary.json", "summary.md"]
+        "data_docs", "ge_results.json", "summary.html", "summary.json", "summary.md"]
     assert (report / "data_docs" / "index.html").is_file()
+    # The page MLflow shows inline: every check, its own styles, nothing fetched from elsewhere.
+    page = (report / "summary.html").read_text()
+    assert "<style>" in page and "Data validation PASSED" in page
+    assert not re.search(r"<link|<script|src=|href=|https?://", page)
+    assert all(f"<td>{c['name']}</td>" in page for c in result.checks)
     assert json.loads((report / "summary.json").read_text()) == json.loads(
         json.dumps(result.to_dict()))
     ge = json.loads((report / "ge_results.json").read_text())
