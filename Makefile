@@ -20,7 +20,7 @@ export MLFLOW_UI_URL ?= http://127.0.0.1:$(MLFLOW_UI_PORT)
 # says otherwise); the MLflow runs' `prefect.flow_run_url` points there (4200, Prefect's default).
 PREFECT_UI_PORT ?= 4200
 
-.PHONY: help setup lint run predict score test test-fast test-unit bench bench-quick mlflow-ui \
+.PHONY: help setup lint run sweep predict score test test-fast test-unit bench bench-quick mlflow-ui \
         prefect-ui mlflow-screenshots servers servers-stop servers-status clean clean-store clean-venv
 # A bare `make` explains rather than installs, whichever rule comes first in this file.
 .DEFAULT_GOAL := help
@@ -42,6 +42,9 @@ lint: setup  ## ruff check over the repo (rules: pyproject.toml [tool.ruff])
 
 run: setup  ## the whole pipeline on PRESET (quick) with DATA; registers and gates a model version
 	$(VENV)/bin/sentiment pipeline --preset $(PRESET) --data $(DATA)
+
+sweep: setup  ## head sweep (GRU, CNN, Linformer, linear attention) on PRESET's data, tracked in MLflow
+	$(VENV)/bin/sentiment sweep --preset $(PRESET) --data $(DATA)
 
 # TEXT goes through the environment, so quotes and apostrophes in it need no escaping.
 predict: setup  ## P(positive) of TEXT (default: the homework's examples) with MODEL (the champion)

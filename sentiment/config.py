@@ -14,6 +14,10 @@ from typing import Any, Optional
 # P(positive) at or above which a review is labelled positive: metrics, reports, predictions
 # and scores all cut here unless a caller passes another threshold.
 DECISION_THRESHOLD = 0.5
+# The heads a model can have (sentiment.model.heads builds each); attention heads need
+# hidden_dim to split evenly over attention_heads.
+HEAD_NAMES = ("gru", "cnn", "linformer", "linear_attention")
+ATTENTION_HEADS = ("linformer", "linear_attention")
 
 
 def _f(default: Any, help: str, choices: Optional[tuple] = None, resume: bool = False) -> Any:
@@ -67,13 +71,27 @@ class Config:
                                  "(its start and its end).", ("head", "head_tail"), resume=True)
 
     # --- model head: architecture (saved beside the model as head_config.json) ----------
-    hidden_dim: int = _f(256, "GRU hidden size per direction.", resume=True)
+    head: str = _f("gru", "The head on the encoder's states: 'gru' (the homework's bidirectional "
+                          "GRU), 'cnn' (Kim 2014: several filter widths, max-over-time pooling), "
+                          "'linformer' (attention with keys and values projected to "
+                          "linformer_k positions) or 'linear_attention' (kernelised attention, "
+                          "phi = elu + 1, linear in the length). Each ends in the same logit.",
+                   HEAD_NAMES, resume=True)
+    hidden_dim: int = _f(256, "GRU hidden size per direction; the CNN head's feature maps per "
+                              "filter width; the attention heads' model width.", resume=True)
     output_dim: int = _f(1, "Number of output logits (1: binary with BCEWithLogitsLoss).",
                          resume=True)
     n_layers: int = _f(2, "Number of stacked GRU layers.", resume=True)
     bidirectional: bool = _f(True, "Run the GRU in both directions.", resume=True)
-    dropout: float = _f(0.25, "Dropout between GRU layers and before the linear layer.",
-                        resume=True)
+    dropout: float = _f(0.25, "Dropout between GRU layers and before the linear layer (the "
+                              "other heads: before their linear layer, and on the attention "
+                              "heads' residual branches).", resume=True)
+    cnn_widths: str = _f("3,4,5", "CNN head: filter widths in tokens, comma-separated (Kim "
+                                  "2014's 3,4,5).", resume=True)
+    attention_heads: int = _f(4, "Linformer and linear-attention heads: attention heads "
+                                 "(hidden_dim must be a multiple of it).", resume=True)
+    linformer_k: int = _f(64, "Linformer head: positions the keys and values are projected to "
+                              "(its projection spans max_length positions).", resume=True)
 
     # --- optimisation -------------------------------------------------------------------
     epochs: int = _f(2, "Training epochs.")
@@ -133,6 +151,21 @@ class Config:
     max_text_chars: int = _f(100_000, "Maximum review length in characters.")
     balance_low: float = _f(0.4, "Warn when the positive share of a split falls below this.")
     balance_high: float = _f(0.6, "Warn when the positive share of a split rises above this.")
+
+    # --- head sweep (`sentiment sweep`: heads compared on one frozen-encoder pass) --------
+    sweep_heads: str = _f(",".join(HEAD_NAMES),
+                          "Sweep: the heads it searches over, comma-separated.")
+    sweep_trials: int = _f(12, "Sweep budget: trials this sweep runs (its study may hold "
+                               "earlier ones).")
+    sweep_minutes: Optional[float] = _f(None, "Sweep budget: no new trial starts after this many "
+                                              "minutes (None: no time limit).")
+    sweep_study: Optional[str] = _f(None, "Sweep: the Optuna study's name; sweeps of one name "
+                                          "share their trials (None: '<preset>-heads-<data "
+                                          "fingerprint>').")
+    sweep_storage: Optional[str] = _f(None, "Sweep: the Optuna study's database URL (None: "
+                                            "$SENTIMENT_SWEEP_STORAGE, else optuna.db beside "
+                                            "a SQLite tracking store; a tracking server needs "
+                                            "one, e.g. server mode's PostgreSQL database).")
 
     # --- tracking & registry ------------------------------------------------------------
     track: bool = _f(True, "Log the run to MLflow (needs the 'pipeline' extra); --no-track trains "
@@ -216,6 +249,7 @@ class Config:
             if choices and getattr(self, f.name) not in choices:
                 problems.append(f"{f.name}={getattr(self, f.name)!r} is not one of {list(choices)}")
         positive = ["epochs", "batch_size", "eval_batch_size", "hidden_dim", "output_dim", "n_layers",
+                    "attention_heads", "linformer_k", "sweep_trials",
                     "baseline_ngram_max", "baseline_min_df", "baseline_max_features",
                     "baseline_nb_ngram_max", "baseline_nb_min_df", "baseline_nb_max_features"]
         problems += [f"{n} must be >= 1, got {getattr(self, n)}" for n in positive if getattr(self, n) < 1]
@@ -232,6 +266,21 @@ class Config:
         for n in ("baseline_c", "baseline_nb_c", "baseline_nb_alpha"):
             if getattr(self, n) <= 0:
                 problems.append(f"{n} must be > 0, got {getattr(self, n)}")
+        if (self.head in ATTENTION_HEADS and self.attention_heads >= 1
+                and self.hidden_dim % self.attention_heads):
+            problems.append(f"hidden_dim={self.hidden_dim} must be a multiple of "
+                            f"attention_heads={self.attention_heads}")
+        widths = [w.strip() for w in str(self.cnn_widths).split(",") if w.strip()]
+        if not widths or not all(w.isdigit() and int(w) >= 1 for w in widths):
+            problems.append(f"cnn_widths={self.cnn_widths!r} must be comma-separated positive "
+                            "integers, e.g. '3,4,5'")
+        unknown = [h for h in str(self.sweep_heads).split(",")
+                   if h.strip() not in HEAD_NAMES]
+        if unknown or not str(self.sweep_heads).strip():
+            problems.append(f"sweep_heads={self.sweep_heads!r}: expected comma-separated heads "
+                            f"of {', '.join(HEAD_NAMES)}")
+        if self.sweep_minutes is not None and self.sweep_minutes <= 0:
+            problems.append(f"sweep_minutes must be > 0 or None, got {self.sweep_minutes}")
         if self.lr <= 0:
             problems.append(f"lr must be > 0, got {self.lr}")
         if not 0.0 <= self.balance_low <= self.balance_high <= 1.0:

@@ -8,8 +8,8 @@ from sentiment.config import Config
 from sentiment_cli.config_args import add_config_arguments
 
 OPTIONS = ("data", "split_seed", "train_fraction", "max_train", "max_valid", "max_test",
-           "encoder", "encoder_revision", "hidden_dim", "output_dim", "n_layers",
-           "bidirectional", "dropout")
+           "encoder", "encoder_revision", "max_length", "head", "hidden_dim", "output_dim",
+           "n_layers", "bidirectional", "dropout", "cnn_widths", "attention_heads", "linformer_k")
 
 
 def add_parser(sub) -> None:

@@ -19,7 +19,7 @@ from urllib.parse import quote
 from servers.layout import LOOPBACK, State, write_atomic
 
 USER = "sentiment"               # the cluster's superuser, owner of both databases
-DATABASES = ("mlflow", "prefect")
+DATABASES = ("mlflow", "prefect", "optuna")  # optuna: the head sweeps' studies
 CONF = "server-mode.conf"         # included by postgresql.conf; rewritten before each start
 PG_BIN_DIRS = ("/usr/lib/postgresql/15/bin", "/usr/local/bin", "/usr/lib/postgresql/16/bin",
                "/usr/lib/postgresql/17/bin")

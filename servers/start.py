@@ -81,18 +81,26 @@ def start() -> int:
     return 0
 
 
-def _client_env(state: State, settings: Settings, api: str, mlflow_url: str) -> dict:
+def _client_env(state: State, settings: Settings, api: str, mlflow_url: str,
+                sweep_db: str = "") -> dict:
     """The environment of `prefect deploy` and the workers: the servers' addresses, this
-    clone for prefect.yaml's pull step, and flow-run heartbeats for crash detection."""
-    return dict(base_env(state), PREFECT_API_URL=api, MLFLOW_TRACKING_URI=mlflow_url,
-                SENTIMENT_REPO=str(REPO),
-                PREFECT_FLOWS_HEARTBEAT_FREQUENCY=str(settings.heartbeat_s))
+    clone for prefect.yaml's pull step, flow-run heartbeats for crash detection, and the
+    database of the head sweeps' Optuna studies (the local cluster's, when there is one)."""
+    env = dict(base_env(state), PREFECT_API_URL=api, MLFLOW_TRACKING_URI=mlflow_url,
+               SENTIMENT_REPO=str(REPO),
+               PREFECT_FLOWS_HEARTBEAT_FREQUENCY=str(settings.heartbeat_s))
+    if sweep_db:
+        env["SENTIMENT_SWEEP_STORAGE"] = sweep_db
+    return env
 
 
 def restart_workers(state: State, procs: dict, dead: list[str]) -> None:
     """Start again the workers that died while the servers kept running."""
     settings = Settings.from_env(state)
-    env = _client_env(state, settings, procs["prefect-server"]["api"], procs["mlflow"]["url"])
+    pg = procs.get("postgres")
+    sweep_db = postgres.uri(state, pg["port"], "optuna", "psycopg2") if pg else ""
+    env = _client_env(state, settings, procs["prefect-server"]["api"], procs["mlflow"]["url"],
+                      sweep_db)
     started = []
     for name in dead:
         rec = prefect_server.start_worker(state, settings, int(name.split("-")[1]), env)
@@ -123,6 +131,7 @@ def _start(state: State, settings: Settings) -> None:
     taken: set[int] = set()
 
     mlflow_db, prefect_db = settings.mlflow_db_uri, settings.prefect_db_uri
+    sweep_db = ""
     if settings.needs_local_postgres:
         if not postgres.initialized(state):
             print(f"servers: creating the PostgreSQL cluster in {state.pg_data}")
@@ -137,6 +146,7 @@ def _start(state: State, settings: Settings) -> None:
         state.write_processes(procs)
         mlflow_db = mlflow_db or postgres.uri(state, pg_port, "mlflow", "psycopg2")
         prefect_db = prefect_db or postgres.uri(state, pg_port, "prefect", "asyncpg")
+        sweep_db = postgres.uri(state, pg_port, "optuna", "psycopg2")
 
     host = mlflow_server.client_host(settings)
     mlflow_port = _port(settings, "SENTIMENT_MLFLOW_PORT", settings.mlflow_port, taken)
@@ -154,7 +164,7 @@ def _start(state: State, settings: Settings) -> None:
     step.done(f"Prefect server at {procs['prefect-server']['url']}")
 
     api = procs["prefect-server"]["api"]
-    client_env = _client_env(state, settings, api, procs["mlflow"]["url"])
+    client_env = _client_env(state, settings, api, procs["mlflow"]["url"], sweep_db)
     prefect_server.ensure_pool(client_env)
     crash_detection.ensure(api, settings.crash_after_s)
     step.done(f"work pool {POOL} and the crash-detection automation")

@@ -191,13 +191,13 @@ def trained_parts(summary: dict) -> str:
         trained = total if n == -1 else n
     of = f" of its {total}" if total else ""
     if trained == 0:
-        what = f"only the GRU head; the encoder is frozen (none{of} layers trained)"
+        what = f"only the head; the encoder is frozen (none{of} layers trained)"
     elif total is None and cfg.get("train_encoder_layers") == -1:
-        what = "all encoder layers fine-tuned with the GRU head"
+        what = "all encoder layers fine-tuned with the head"
     elif trained == total:
-        what = f"all {total} encoder layers fine-tuned with the GRU head"
+        what = f"all {total} encoder layers fine-tuned with the head"
     else:
-        what = (f"the top {trained}{of} encoder layers fine-tuned with the GRU head"
+        what = (f"the top {trained}{of} encoder layers fine-tuned with the head"
                 + (f" (the lower {total - trained} frozen)" if total else ""))
     if trained != 0:
         what += "; the embeddings stay frozen"
@@ -229,6 +229,22 @@ def blend_parts(summary: dict) -> str | None:
             + (f" Test accuracy of each part: {alone}." if alone else ""))
 
 
+def head_phrase(cfg: dict) -> str:
+    """'a bidirectional 2-layer GRU (hidden 256)', or the other head the run's config names."""
+    head, hidden = cfg.get("head", "gru"), cfg.get("hidden_dim", "?")
+    if head == "cnn":
+        return (f"a CNN ({hidden} filters of each width {cfg.get('cnn_widths', '?')}, "
+                "max-over-time pooling)")
+    if head == "linformer":
+        return (f"a Linformer attention block (width {hidden}, {cfg.get('attention_heads', '?')} "
+                f"heads, keys and values projected to {cfg.get('linformer_k', '?')} positions)")
+    if head == "linear_attention":
+        return (f"a linear-attention block (width {hidden}, {cfg.get('attention_heads', '?')} "
+                "heads, phi = elu + 1)")
+    return (f"a {'bi' if cfg.get('bidirectional', True) else 'uni'}directional "
+            f"{cfg.get('n_layers', '?')}-layer GRU (hidden {hidden})")
+
+
 def model_card(metrics: dict, summary: dict | None = None, examples: list[dict] | None = None,
                model_name: str | None = None, run_id: str | None = None) -> str:
     """A short markdown model card: what it is, what it was trained and tested on, how well it
@@ -245,9 +261,7 @@ def model_card(metrics: dict, summary: dict | None = None, examples: list[dict] 
         "## Model",
         f"- The `{enc}` encoder"
         + (f" (revision `{cfg['encoder_revision']}`)" if cfg.get("encoder_revision") else "")
-        + f" feeding a {'bi' if cfg.get('bidirectional', True) else 'uni'}directional "
-          f"{cfg.get('n_layers', '?')}-layer GRU (hidden {cfg.get('hidden_dim', '?')}) and a "
-          "linear layer; output: P(positive).",
+        + f" feeding {head_phrase(cfg)} and a linear layer; output: P(positive).",
         f"- Trained: {trained_parts(summary)}.",
         *([f"- {blend}"] if blend else []),
         f"- Input: English review text; the first {cfg.get('max_length', '?')} tokens "

@@ -1,5 +1,6 @@
 """BERTGRUSentiment: an encoder (frozen, or its top layers trained), a bidirectional GRU over
-its last hidden states, a linear layer.
+its last hidden states, a linear layer. ``with_head`` puts another head (sentiment.model.heads)
+where the GRU is.
 
 The head is its own module so it can run on precomputed encoder states (the state cache).
 Sizes have no defaults here: they come from ``Config`` (``build_model``) or a saved head.
@@ -18,7 +19,7 @@ from sentiment.model import encoder_layers
 
 @dataclass
 class HeadConfig:
-    """The head's architecture: what head_config.json holds, and all it holds."""
+    """The GRU head's architecture: what head_config.json holds beside the head's name."""
     embedding_dim: int
     hidden_dim: int
     output_dim: int
@@ -64,13 +65,25 @@ class BERTGRUSentiment(nn.Module):
     def __init__(self, bert: nn.Module, hidden_dim: int, output_dim: int, n_layers: int,
                  bidirectional: bool, dropout: float):
         super().__init__()
+        self._attach(bert, lambda emb: GRUHead(emb, hidden_dim, output_dim, n_layers,
+                                               bidirectional, dropout))
+
+    @classmethod
+    def with_head(cls, bert: nn.Module, head: nn.Module) -> BERTGRUSentiment:
+        """The model with `head` (any of sentiment.model.heads, built for bert's hidden size)
+        in place of the GRU."""
+        model = cls.__new__(cls)
+        nn.Module.__init__(model)
+        model._attach(bert, lambda emb: head)
+        return model
+
+    def _attach(self, bert: nn.Module, make_head) -> None:
         self.bert = bert
         for p in self.bert.parameters():
             p.requires_grad_(False)
         # Index of the first layer that trains; the layer count while the encoder is frozen.
         self.first_trained = encoder_layers.num_layers(bert)
-        embedding_dim = bert.config.to_dict()["hidden_size"]
-        self.head = GRUHead(embedding_dim, hidden_dim, output_dim, n_layers, bidirectional, dropout)
+        self.head = make_head(bert.config.to_dict()["hidden_size"])
         # The homework calls model.train(), which also puts BERT in train mode (its dropout on).
         self.encoder_dropout = True
 

@@ -23,8 +23,9 @@ from sentiment.model.bert_gru import GRUHead
 
 
 def head_forward(head: GRUHead, states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """``head(states, lengths)``, through the merged scan when training in fp32 on the CPU."""
-    if torch.is_grad_enabled() and supports(head, states):
+    """``head(states, lengths)``, through the merged scan when training a GRU head in fp32 on
+    the CPU (any other head runs its own forward)."""
+    if torch.is_grad_enabled() and isinstance(head, GRUHead) and supports(head, states):
         return scan_head_forward(head, states, lengths)
     return head(states, lengths)
 

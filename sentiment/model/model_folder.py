@@ -1,8 +1,9 @@
 """A trained model on disk: one folder, three small files (four when encoder layers were
 fine-tuned), each written atomically.
 
-    head.safetensors        the GRU head's weights (no pickle)
-    head_config.json        the head's architecture (HeadConfig), nothing else
+    head.safetensors        the head's weights (no pickle)
+    head_config.json        which head (``head``: gru, cnn, linformer, linear_attention) and its
+                            architecture, nothing else; a folder without ``head`` holds a GRU
     preprocessing.json      how texts become token ids (sentiment.encoding.preprocessing)
     encoder_layers.safetensors  only when encoder layers were fine-tuned: their weights, named
                             as in the base encoder's state dict, which the preprocessing spec
@@ -16,14 +17,13 @@ What the run measured (data fingerprint, resolved precision, metrics) is in ``RU
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, fields
 from pathlib import Path
 
 from torch import nn
 
 from sentiment.encoding import preprocessing
 from sentiment.encoding.preprocessing import Preprocessing
-from sentiment.model.bert_gru import GRUHead, HeadConfig
+from sentiment.model import heads
 
 MODEL_DIR = "model"  # the folder's name inside a run directory
 HEAD_WEIGHTS = "head.safetensors"
@@ -45,7 +45,7 @@ def load_weights(path: str | Path, module: nn.Module) -> None:
     module.load_state_dict(load_file(str(path)))
 
 
-def save(head: GRUHead, directory: str | Path, spec: Preprocessing,
+def save(head: nn.Module, directory: str | Path, spec: Preprocessing,
          encoder_state: dict | None = None) -> Path:
     """`encoder_state`: the fine-tuned encoder layers (None or empty: the encoder was frozen)."""
     from sentiment.common.files import atomic_write_text
@@ -55,7 +55,7 @@ def save(head: GRUHead, directory: str | Path, spec: Preprocessing,
     elif (d / ENCODER_LAYERS).exists():
         (d / ENCODER_LAYERS).unlink()  # an earlier fine-tuned model's layers must not linger
     save_weights(d / HEAD_WEIGHTS, head)
-    atomic_write_text(d / HEAD_CONFIG, json.dumps(asdict(head.config), indent=2) + "\n")
+    atomic_write_text(d / HEAD_CONFIG, json.dumps(heads.to_dict(head), indent=2) + "\n")
     preprocessing.save(spec, d)
     return d
 
@@ -121,17 +121,13 @@ def locate(path: str | Path) -> Path:
     return p
 
 
-def load_head(directory: str | Path) -> GRUHead:
+def load_head(directory: str | Path) -> nn.Module:
     """The trained head, in eval mode; a missing or malformed folder is a one-line error."""
     d = Path(directory)
     if not (d / HEAD_WEIGHTS).exists() or not (d / HEAD_CONFIG).exists():
         raise FileNotFoundError(f"{d}: no trained head here (expected {HEAD_WEIGHTS} and {HEAD_CONFIG})")
     try:
-        raw = json.loads((d / HEAD_CONFIG).read_text())
-        names = {f.name for f in fields(HeadConfig)}
-        if not isinstance(raw, dict) or set(raw) != names:
-            raise ValueError(f"expected exactly the keys {sorted(names)}")
-        head = GRUHead.from_config(HeadConfig(**raw))
+        head = heads.from_dict(json.loads((d / HEAD_CONFIG).read_text()))
     except (ValueError, TypeError) as e:
         raise ValueError(f"{d / HEAD_CONFIG}: malformed head config: {' '.join(str(e).split())}") \
             from None
@@ -139,7 +135,7 @@ def load_head(directory: str | Path) -> GRUHead:
     return head.eval()
 
 
-def load(path: str | Path) -> tuple[GRUHead, Preprocessing]:
+def load(path: str | Path) -> tuple[nn.Module, Preprocessing]:
     """(head, preprocessing spec) of a model folder or of the run directory holding one."""
     d = locate(path)
     return load_head(d), preprocessing.load(d)

@@ -39,7 +39,8 @@ def predict_sentiment(model: BERTGRUSentiment, tokenizer, text: str,
 
 
 class SentimentModel:
-    """Encoder + tokenizer + trained head, with length-sorted batched inference."""
+    """Encoder + tokenizer + trained head (whichever its folder names), with length-sorted
+    batched inference."""
 
     def __init__(self, model: BERTGRUSentiment, tokenizer, preprocessing: Preprocessing,
                  precision: str, batch_size: int):
@@ -70,10 +71,7 @@ class SentimentModel:
             encoder, tokenizer, _ = encoders.load_encoder(spec.encoder, spec.encoder_revision)
         model_folder.load_encoder_layers(model_folder.locate(model_dir), encoder)
         dev = select_device(device or default("device"))
-        c = head.config
-        model = BERTGRUSentiment(encoder, c.hidden_dim, c.output_dim, c.n_layers, c.bidirectional,
-                                 c.dropout)
-        model.head = head
+        model = BERTGRUSentiment.with_head(encoder, head)
         model.to(dev)
         prec = resolve_encoder_precision(precision or default("encoder_precision"), dev)
         return cls(model, tokenizer, spec, prec, batch_size or default("eval_batch_size"))

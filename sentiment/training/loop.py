@@ -27,8 +27,8 @@ from sentiment.common.progress import say
 from sentiment.data import imdb
 from sentiment.data.batching import bucketed_batches, length_sorted_batches, random_batches
 from sentiment.encoding import encoders, preprocessing, tokenization
-from sentiment.model import encoder_layers, model_folder
-from sentiment.model.bert_gru import BERTGRUSentiment, GRUHead, count_parameters
+from sentiment.model import encoder_layers, heads, model_folder
+from sentiment.model.bert_gru import BERTGRUSentiment, count_parameters
 from sentiment.model.model_folder import MODEL_DIR
 from sentiment.training import run_folder, state_cache
 from sentiment.training.checkpoints import BEST, CHECKPOINT, load_checkpoint, resume_point, save_checkpoint
@@ -169,8 +169,7 @@ def check_disk_space(cfg, encoder, encoder_spec, precision, tokens, frames) -> N
                                          state_cache.cache_key(enc_id, tok.fingerprint, precision)):
                 cache += state_cache.expected_bytes(int(tok.lengths.sum()), len(tok), hidden)
     with torch.device("meta"):  # shapes only: no memory, no draw from the RNG
-        head = GRUHead(hidden, cfg.hidden_dim, cfg.output_dim, cfg.n_layers, cfg.bidirectional,
-                       cfg.dropout)
+        head = heads.build_head(cfg, hidden)
     weights = 4 * sum(p.numel() for p in head.parameters())
     # last, previous and one being written (weights + Adam's two moments each); best; model.
     run = 3 * 3 * weights + 2 * weights
@@ -182,8 +181,11 @@ def check_disk_space(cfg, encoder, encoder_spec, precision, tokens, frames) -> N
 
 def build_model(cfg, encoder) -> BERTGRUSentiment:
     torch.manual_seed(cfg.seed)
-    model = BERTGRUSentiment(encoder, cfg.hidden_dim, cfg.output_dim, cfg.n_layers,
-                             cfg.bidirectional, cfg.dropout)
+    if cfg.head == heads.GRU:
+        model = BERTGRUSentiment(encoder, cfg.hidden_dim, cfg.output_dim, cfg.n_layers,
+                                 cfg.bidirectional, cfg.dropout)
+    else:
+        model = BERTGRUSentiment.with_head(encoder, heads.build_head(cfg, encoder.config.hidden_size))
     model.train_encoder_layers(cfg.train_encoder_layers, cfg.encoder)
     # With the cache the encoder never runs in training, so its dropout cannot apply.
     model.encoder_dropout = not cfg.cache_states

@@ -21,6 +21,7 @@ def _flows():
     from flows.promote import promote_sentiment
     from flows.rollback import rollback_champion_flow
     from flows.score import score_reviews
+    from flows.sweep import sweep_sentiment
     from flows.train import train_sentiment
     from sentiment.config import Config
     from sentiment.scoring.config import ScoringConfig
@@ -33,6 +34,9 @@ def _flows():
         "flows/rollback.py:rollback_champion_flow": params.args_doc(
             rollback_champion_flow.fn, Config, params.preset_value, to=params.TO_HELP,
             reason=params.REASON_HELP, **own),
+        "flows/sweep.py:sweep_sentiment": params.args_doc(
+            sweep_sentiment.fn, Config, params.preset_value, register_best=params.REGISTER_BEST_HELP,
+            promote=params.PROMOTE_BEST_HELP, **own),
         "flows/score.py:score_reviews": params.args_doc(
             score_reviews.fn, ScoringConfig, params.field_default),
     }

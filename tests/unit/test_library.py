@@ -248,7 +248,8 @@ def test_smoke_training_on_real_reviews_lowers_the_loss(tmp_path, imdb_dir):
     assert saved["test"]["n"] == 32 and 0 <= saved["test"]["accuracy"] <= 1
     # The head's file holds its architecture only; what the run measured is in metrics.json.
     assert set(json.loads((run / "model/head_config.json").read_text())) == {
-        "embedding_dim", "hidden_dim", "output_dim", "n_layers", "bidirectional", "dropout"}
+        "head", "embedding_dim", "hidden_dim", "output_dim", "n_layers", "bidirectional",
+        "dropout"}
     assert saved["data_fingerprint"] and saved["encoder_precision"] in ("fp32", "bf16")
     assert saved["best_epoch"] == 1 + int(np.argmin([h["val_loss"] for h in summary["history"]]))
 

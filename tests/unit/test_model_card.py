@@ -27,9 +27,9 @@ def _numel(modules) -> int:
 
 
 @pytest.mark.parametrize("train_layers, trained_layers, words", [
-    (0, [], "only the GRU head; the encoder is frozen (none of its 2 layers trained)"),
-    (1, [1], "the top 1 of its 2 encoder layers fine-tuned with the GRU head (the lower 1 frozen)"),
-    (-1, [0, 1], "all 2 encoder layers fine-tuned with the GRU head"),
+    (0, [], "only the head; the encoder is frozen (none of its 2 layers trained)"),
+    (1, [1], "the top 1 of its 2 encoder layers fine-tuned with the head (the lower 1 frozen)"),
+    (-1, [0, 1], "all 2 encoder layers fine-tuned with the head"),
 ])
 def test_card_says_what_trained(tiny_encoder, train_layers, trained_layers, words):
     cfg = Config.from_preset("smoke", encoder="random-tiny", train_encoder_layers=train_layers)
