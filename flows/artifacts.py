@@ -1,6 +1,6 @@
 """What a person reads in the Prefect UI: the settings the run resolved, the validation
-summary, the metrics, a link to the MLflow run and the promotion decision, published as
-artifacts of the flow run."""
+summary, the metrics, a link to the MLflow run, the promotion or rollback decision and the
+champion's history, published as artifacts of the flow run."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ VALIDATION_KEY = "sentiment-validation"
 METRICS_KEY = "sentiment-metrics"
 MLFLOW_RUN_KEY = "sentiment-mlflow-run"
 PROMOTION_KEY = "sentiment-promotion"
+HISTORY_KEY = "sentiment-champion-history"
+ROLLBACK_KEY = "sentiment-rollback"
 # The Config fields that say what a training run does, in the order a person reads them.
 SETTINGS = ("preset", "data", "encoder", "train_encoder_layers", "max_length", "truncation",
             "max_train", "max_valid", "max_test", "epochs", "batch_size", "lr", "seed", "blend",
@@ -78,3 +80,20 @@ def publish_decision(decision: dict) -> None:
     create_markdown_artifact(markdown=decision["markdown"], key=run_key(PROMOTION_KEY),
                              description=f"Promotion gate: version "
                                          f"{decision['candidate']['version']} {verdict}")
+
+
+def publish_history(moves: list[dict]) -> None:
+    """Every move of the `champion` alias, newest first, as a table."""
+    rows = [{"when": m["time"], "from": m["from"], "to": m["to"], "how": m["kind"],
+             "by": m["by"], "reason": m["reason"]} for m in reversed(moves)]
+    now = f"version {moves[-1]['to']}" if moves else "none"
+    create_table_artifact(table=rows or [{"when": None, "from": None, "to": None, "how": None,
+                                          "by": None, "reason": "no move recorded yet"}],
+                          key=run_key(HISTORY_KEY),
+                          description=f"Champion history: {len(moves)} moves, the last to {now}")
+
+
+def publish_rollback(done: dict) -> None:
+    create_markdown_artifact(markdown=done["markdown"], key=run_key(ROLLBACK_KEY),
+                             description=f"Rollback of {done['model_name']} from version "
+                                         f"{done['from']['version']} to {done['to']['version']}")

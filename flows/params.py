@@ -10,7 +10,8 @@ from typing import Any, Optional
 from sentiment.config import Config, preset_help
 
 # Parameters of a flow that are not Config fields.
-NOT_CONFIG = ("preset", "overrides", "promote", "version", "register_best", "train_processes")
+NOT_CONFIG = ("preset", "overrides", "promote", "version", "register_best", "train_processes",
+              "to", "reason")
 
 # The flows' `preset` default is the library's, so the two cannot drift apart.
 DEFAULT_PRESET: str = Config.preset
@@ -23,6 +24,9 @@ TRAIN_PROCESSES_HELP = ("Processes the training step runs on, on the worker: abo
                         "Empty: the worker's SENTIMENT_TRAIN_PROCESSES (a job variable of its "
                         "work pool), else 1.")
 VERSION_HELP = "The model version to gate. Empty: the newest."
+TO_HELP = ("The version to roll the champion back to. Empty: the champion before the promotion "
+           "of the current one.")
+REASON_HELP = "Why the champion is rolled back: recorded with the decision and in the history."
 REGISTER_BEST_HELP = ("Register the sweep's best trial (by validation accuracy) as a model "
                       "version, after training the bag-of-words baseline on the same splits.")
 PROMOTE_BEST_HELP = ("Register the best trial and run the promotion gate on it, as for any "

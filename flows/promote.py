@@ -15,13 +15,14 @@ from typing import Any, Literal, Optional
 
 from prefect import flow, get_run_logger
 
-from flows.artifacts import publish_decision
+from flows.artifacts import publish_decision, publish_history
 from flows.failure import failed
 from flows.params import (
     DEFAULT_PRESET,
     config_from_params,
 )
-from tasks import promote_model
+from flows.run_tags import flow_run_actor
+from tasks import champion_history, promote_model
 
 
 # As train-sentiment: nothing persisted, a failure returned as a state (flows/failure.py).
@@ -63,10 +64,12 @@ def promote_sentiment(
     """
     params = locals()  # first statement: exactly the parameters
     try:
-        decision = promote_model(config_from_params(params), version)
+        cfg = config_from_params(params)
+        decision = promote_model(cfg, version, flow_run_actor())
     except Exception as e:
         return failed(e)
     publish_decision(decision)
+    publish_history(champion_history(cfg))
     verdict = "promoted" if decision["promoted"] else "not promoted"
     get_run_logger().info(f"Version {decision['candidate']['version']} {verdict}: "
                           f"{decision['reason']}")

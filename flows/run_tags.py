@@ -43,6 +43,13 @@ def flow_run_tags() -> dict[str, str]:
     return tags
 
 
+def flow_run_actor() -> str:
+    """Who moved the alias, for the champion history: this flow run (and its deployment)."""
+    tags = flow_run_tags()
+    who = f"prefect flow run {tags['prefect.flow_run_name']} ({tags['prefect.flow_run_id']})"
+    return who + (f" of {tags['prefect.deployment']}" if "prefect.deployment" in tags else "")
+
+
 def tag_flow_run(tags: list[str]) -> None:
     """Add `tags` to this flow run (its list and page show them; they filter runs). A failed
     write costs the tags, not the run."""

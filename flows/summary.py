@@ -47,6 +47,8 @@ def summarize(run: dict, run_url: str, version: dict, decision: Optional[dict],
         "promoted": bool(decision and decision["promoted"]),
         "promotion_reason": decision["reason"] if decision else "promotion switched off",
         "champion_version": int(champion["version"]) if champion else None,
+        "behaviour": ((decision or {}).get("compared") or {}).get("behaviour") or {},
+        "slices": ((decision or {}).get("compared") or {}).get("slices") or {},
         "token_cache_hit": bool(token_cache["cache_hit"]),
         "stage_seconds": dict(stage_seconds),
         "run_dir": run["run_dir"],
@@ -58,6 +60,31 @@ def parts_text(s: dict) -> str:
     if not s.get("parts"):
         return ""
     return " (blend of: " + ", ".join(f"{p} alone {a:.4f}" for p, a in s["parts"].items()) + ")"
+
+
+def behaviour_text(s: dict) -> str:
+    """'mft_negation 12% (champion 15%), ...': the behavioural failure rates the gate saw."""
+    b = s.get("behaviour") or {}
+    cand, champ = b.get("candidate") or {}, b.get("champion") or {}
+    if cand.get("error"):
+        return f"not run ({cand['error']})"
+    if not cand.get("rates"):
+        return "not run"
+    theirs = champ.get("rates") or {}
+    return ", ".join(f"{t} {r:.0%}" + (f" (champion {theirs[t]:.0%})" if t in theirs else "")
+                     for t, r in cand["rates"].items())
+
+
+def slices_text(s: dict) -> str:
+    """'long 0.91 (champion 0.90), ...': test accuracy per slice, on the same reviews."""
+    rows = (s.get("slices") or {}).get("rows") or []
+    if not rows:
+        return "not measured"
+    def acc(x):
+        return "–" if x is None else f"{x:.4f}"
+    return ", ".join(f"{r['slice']} {acc(r['candidate'])}"
+                     + (f" (champion {acc(r['champion'])})" if r.get("champion") is not None
+                        else "") for r in rows)
 
 
 def summary_lines(s: dict) -> list[str]:
@@ -75,5 +102,7 @@ def summary_lines(s: dict) -> list[str]:
         f"({s['baseline_model_uri']})",
         f"Model: {s['model_name']} version {s['model_version']} ({s['model_uri']})",
         f"Promotion: {decision}",
+        f"Behaviour (failed per test type): {behaviour_text(s)}",
+        f"Slices (test accuracy): {slices_text(s)}",
         f"MLflow run: {s['mlflow_run_url']}",
     ]

@@ -16,6 +16,7 @@ from prefect import flow, get_run_logger
 
 from flows.artifacts import (
     publish_decision,
+    publish_history,
     publish_metrics,
     publish_run_link,
     publish_settings,
@@ -27,13 +28,14 @@ from flows.params import (
     DEFAULT_PRESET,
     config_from_params,
 )
-from flows.run_tags import flow_run_tags, tag_flow_run
+from flows.run_tags import flow_run_actor, flow_run_tags, tag_flow_run
 from flows.summary import Stopwatch, summarize, summary_lines
 from sentiment.config import Config
 from sentiment.contract.report import warning_lines
 from sentiment.contract.validation import ensure_valid
 from sentiment.training import run_folder
 from tasks import (
+    champion_history,
     evaluate_model,
     probe_registry,
     promote_model,
@@ -182,8 +184,9 @@ def stages(cfg: Config, promote: bool, train_processes: Optional[int] = None) ->
     decision = None
     if promote:
         with clock("promote"):
-            decision = promote_model(cfg, version["version"])
+            decision = promote_model(cfg, version["version"], flow_run_actor())
         publish_decision(decision)
+        publish_history(champion_history(cfg))
     publish_metrics(metrics, baseline, clock.seconds, token_cache)
 
     summary = summarize(run, run_url, version, decision, token_cache, clock.seconds, baseline)

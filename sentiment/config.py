@@ -183,6 +183,15 @@ class Config:
                                             "set; 0 means strictly better, a negative margin "
                                             "tolerates that much loss, -1 switches the rule off "
                                             "(no baseline needed).")
+    max_behaviour_failure_rate: float = _f(1.0, "Promotion gate: the largest share of the cases of "
+                                                "any one behavioural test type (negation, "
+                                                "contrast, swapped names, ...; "
+                                                "sentiment/behaviour/suite) a candidate may "
+                                                "fail; 1 switches the rule off.")
+    max_slice_loss: float = _f(1.0, "Promotion gate: the largest test-accuracy loss against the "
+                                    "champion allowed on the candidate's worst slice of the "
+                                    "test set (length quartiles, cut reviews, negation, "
+                                    "contrast); 1 switches the rule off.")
     tracking_timeout_s: int = _f(30, "Connect and read timeout (seconds) of each request to an "
                                      "HTTP tracking server (MLFLOW_HTTP_REQUEST_TIMEOUT when the "
                                      "environment does not set it).")
@@ -287,6 +296,10 @@ class Config:
             if not -1.0 <= getattr(self, n) <= 1.0:
                 problems.append(f"{n} must be in [-1, 1] (an accuracy difference), got "
                                 f"{getattr(self, n)}")
+        for n in ("max_behaviour_failure_rate", "max_slice_loss"):
+            if not 0.0 <= getattr(self, n) <= 1.0:
+                problems.append(f"{n} must be in [0, 1] (a share of cases), got "
+                                f"{getattr(self, n)}")
         if self.train_encoder_layers < -1:
             problems.append(f"train_encoder_layers must be -1 (all), 0 (frozen) or a layer count, "
                             f"got {self.train_encoder_layers}")
@@ -361,6 +374,11 @@ def preset_help(what: str) -> str:
 
 
 # Presets hold only what differs from the field defaults (the homework spec).
+# No preset turns the behavioural rule (max_behaviour_failure_rate) on yet: the natural bar, half
+# of one test type's cases (no better than a coin on that behaviour), would refuse the NBSVM
+# floor itself (measured: 65% of mft_negation failed, docs/gate.md), and the blended models
+# have not been measured on the suite. Every decision shows the rates all the same.
+
 PRESETS: dict[str, dict[str, Any]] = {
     # The original model, unblended: frozen encoder, GRU head, TF-IDF floor.
     "homework": {},

@@ -7,11 +7,22 @@ import logging
 import os
 import sys
 
-from sentiment_cli import evaluate, info, pipeline, predict, promote, score, sweep, train, validate
+from sentiment_cli import (
+    champion,
+    evaluate,
+    info,
+    pipeline,
+    predict,
+    promote,
+    score,
+    sweep,
+    train,
+    validate,
+)
 from sentiment_cli.config_args import config_from_args
 from sentiment_cli.inputs import UsageError, check_data
 
-COMMANDS = (train, evaluate, predict, info, validate, pipeline, promote, score, sweep)
+COMMANDS = (train, evaluate, predict, info, validate, pipeline, promote, champion, score, sweep)
 
 
 class Parser(argparse.ArgumentParser):
@@ -66,7 +77,8 @@ def probe_store(cfg, args) -> None:
     from sentiment.tracking.store import configure, probe, tracking_uri
     # Bounded HTTP timeouts and retries, and pickle deserialization off, unless the user set them.
     configure(cfg)
-    needs = (args.command in ("pipeline", "promote", "sweep") or (args.command == "train" and cfg.track)
+    needs = (args.command in ("pipeline", "promote", "champion", "sweep")
+             or (args.command == "train" and cfg.track)
              or (args.command in ("predict", "evaluate") and is_model_uri(getattr(args, "model", None))))
     if needs:
         probe(tracking_uri(cfg), cfg.probe_timeout_s)

@@ -83,7 +83,7 @@ def mlflow_ui_command(uri: str) -> str:
 
 
 def report(s: dict, total_seconds: float, explicit_store: bool) -> str:
-    from flows.summary import parts_text
+    from flows.summary import behaviour_text, parts_text, slices_text
     stages = " | ".join(f"{k} {v:.1f}s" for k, v in s["stage_seconds"].items())
     name, uri = s["model_name"], s["tracking_uri"]
     if s["promoted"]:
@@ -107,6 +107,8 @@ def report(s: dict, total_seconds: float, explicit_store: bool) -> str:
         f"{s['baseline_accuracy']:.4f}, lift {s['test_accuracy'] - s['baseline_accuracy']:+.4f}",
         f"Run folder: {_command(s['run_dir'])}",
         f"Model: {name} version {s['model_version']}, {verdict}",
+        f"Behaviour (failed per test type): {behaviour_text(s)}",
+        f"Slices (test accuracy): {slices_text(s)}",
         f"MLflow UI: {mlflow_ui_command(uri)}",
         f"  this run: {s['mlflow_run_url']}",
         f"Predict: {env}{sentiment_command()} predict --model {target} \"What a wonderful film!\"",

@@ -12,7 +12,8 @@ from sentiment.config import Config
 from sentiment_cli.config_args import add_config_arguments
 
 OPTIONS = ("tracking_uri", "model_name", "baseline_model_name", "min_accuracy", "min_improvement",
-           "min_lift_over_baseline", "promotion_lock_timeout_s")
+           "min_lift_over_baseline", "max_behaviour_failure_rate", "max_slice_loss",
+           "promotion_lock_timeout_s")
 
 
 def add_parser(sub) -> None:

@@ -6,6 +6,22 @@ import numpy as np
 
 from sentiment.config import DECISION_THRESHOLD
 
+# Equal-width bins of P(positive) for the calibration error, as in the calibration plot.
+CALIBRATION_BINS = 10
+
+
+def expected_calibration_error(labels, probs, bins: int = CALIBRATION_BINS) -> float:
+    """ECE: the share-weighted gap between the mean P(positive) and the share of positives in
+    each of `bins` equal-width bins of P(positive) (0: calibrated)."""
+    y = np.asarray(labels, dtype=np.float64)
+    p = np.asarray(probs, dtype=np.float64)
+    if len(y) == 0:
+        return float("nan")
+    which = np.clip(np.digitize(p, np.linspace(0, 1, bins + 1)[1:-1]), 0, bins - 1)
+    gap = sum(abs(p[which == b].mean() - y[which == b].mean()) * (which == b).sum()
+              for b in range(bins) if (which == b).any())
+    return float(gap / len(y))
+
 
 def classification_metrics(labels, probs, threshold: float = DECISION_THRESHOLD) -> dict:
     from sklearn import metrics as skm
@@ -22,4 +38,5 @@ def classification_metrics(labels, probs, threshold: float = DECISION_THRESHOLD)
         # AUC is undefined on a one-class sample; NaN says so instead of raising.
         "roc_auc": float(skm.roc_auc_score(y, p)) if both else float("nan"),
         "log_loss": float(skm.log_loss(y, p, labels=[0, 1])),
+        "ece": expected_calibration_error(y, p),
     }

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from sentiment.config import DECISION_THRESHOLD
+from sentiment.evaluation.metrics import CALIBRATION_BINS, expected_calibration_error
 
 LABEL_NAMES = ("neg", "pos")
 
@@ -21,6 +22,7 @@ CONFUSION = "confusion_matrix.png"
 ROC = "roc_curve.png"
 PR = "precision_recall_curve.png"
 CALIBRATION = "calibration.png"
+CALIBRATION_ERROR = "calibration.json"   # the ECE beside the plot, for a reader without MLflow
 WRONG = "confidently_wrong.csv"
 EXAMPLES = "example_predictions.json"
 CARD = "model_card.md"
@@ -100,14 +102,13 @@ def plot_calibration(df: pd.DataFrame, path: Path, bins: int = 10) -> Path:
     y, p = _arrays(df)
     edges = np.linspace(0, 1, bins + 1)
     which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
-    mean_p, frac_pos, counts = [], [], []
+    mean_p, frac_pos = [], []
     for b in range(bins):
         m = which == b
         if m.any():
             mean_p.append(p[m].mean())
             frac_pos.append(y[m].mean())
-            counts.append(int(m.sum()))
-    ece = sum(c * abs(a - f) for a, f, c in zip(mean_p, frac_pos, counts)) / max(len(y), 1)
+    ece = expected_calibration_error(y, p, bins)
     fig, (ax, axh) = plt.subplots(2, 1, figsize=(4.5, 5.5), sharex=True,
                                   gridspec_kw={"height_ratios": [3, 1]})
     ax.plot([0, 1], [0, 1], "--", color="grey", lw=1, label="perfectly calibrated")
@@ -354,6 +355,10 @@ def write_report(pred_df: pd.DataFrame, out_dir: str | Path, metrics: dict,
         "precision_recall_curve": plot_precision_recall(pred_df, out / PR),
         "calibration": plot_calibration(pred_df, out / CALIBRATION),
     }
+    y, p = _arrays(pred_df)
+    (out / CALIBRATION_ERROR).write_text(json.dumps(
+        {"ece": expected_calibration_error(y, p), "bins": CALIBRATION_BINS, "n": int(len(y))}))
+    files["calibration_error"] = out / CALIBRATION_ERROR
     confidently_wrong(pred_df, n_wrong).to_csv(out / WRONG, index=False)
     files["confidently_wrong"] = out / WRONG
     if examples is not None:

@@ -3,6 +3,16 @@
 asks ``decide``.
 """
 
-from sentiment.gate.decision import decide, markdown_report, side_by_side
+from sentiment.gate.decision import (
+    behaviour_markdown,
+    behaviour_verdict,
+    decide,
+    markdown_report,
+    side_by_side,
+    slice_rows,
+    slice_verdict,
+    slices_markdown,
+)
 
-__all__ = ["decide", "markdown_report", "side_by_side"]
+__all__ = ["decide", "markdown_report", "side_by_side", "behaviour_verdict",
+           "behaviour_markdown", "slice_rows", "slice_verdict", "slices_markdown"]

@@ -39,9 +39,89 @@ def baseline_rule_on(min_lift: float) -> bool:
     return min_lift > BASELINE_RULE_OFF
 
 
+# A behavioural failure rate of 1 (every case of a type failed) is always allowed: the rule is off.
+BEHAVIOUR_RULE_OFF = 1.0
+
+
+def behaviour_verdict(behaviour: dict | None, max_rate: float) -> tuple[bool, str]:
+    """(passes?, words) for the behavioural suite's results of a candidate: {suite, rates
+    {test type: failure rate}, counts {type: [failed, cases]}, examples {type: [...]}} or
+    {suite, error}. Refused when any test type fails more than `max_rate` of its cases (the
+    words name each such type, its rate and an example) or when the suite could not run; the
+    rule is off at ``BEHAVIOUR_RULE_OFF``."""
+    if max_rate >= BEHAVIOUR_RULE_OFF:
+        return True, ""
+    if not behaviour or behaviour.get("error") or not behaviour.get("rates"):
+        why = (behaviour or {}).get("error") or "no results"
+        return False, (f"the behavioural checks could not run ({why}), so the rule "
+                       f"(at most {max_rate:.0%} failed per test type) cannot be checked")
+    over = {t: r for t, r in behaviour["rates"].items() if r > max_rate + _EPS}
+    if not over:
+        worst = max(behaviour["rates"].items(), key=lambda kv: kv[1])
+        return True, (f"it fails at most {max_rate:.0%} of every behavioural test type (worst: "
+                      f"{worst[0]} {worst[1]:.0%})")
+    parts = []
+    for t, r in sorted(over.items(), key=lambda kv: -kv[1]):
+        failed, n = (behaviour.get("counts") or {}).get(t, (None, None))
+        example = ((behaviour.get("examples") or {}).get(t) or [None])[0]
+        parts.append(f"{t} {r:.0%}" + (f" ({failed}/{n})" if n else "")
+                     + (f", e.g. {example}" if example else ""))
+    return False, (f"it fails more than {max_rate:.0%} of the behavioural cases of "
+                   f"{len(over)} test type{'s' if len(over) > 1 else ''}: " + "; ".join(parts))
+
+
+# A slice loss of 1 (the whole scale) is always allowed: the worst-slice rule is off.
+SLICE_RULE_OFF = 1.0
+
+
+def slice_rows(candidate: dict | None, champion: dict | None) -> list[dict]:
+    """{slice, candidate, champion, difference} per slice of the candidate's test set, from
+    {slice: test accuracy} of each (the champion's only when measured on the same reviews)."""
+    candidate, champion = candidate or {}, champion or {}
+    rows = []
+    for name in list(candidate) + [s for s in champion if s not in candidate]:
+        a, b = candidate.get(name), champion.get(name)
+        rows.append({"slice": name, "candidate": a, "champion": b,
+                     "difference": None if a is None or b is None else a - b})
+    return rows
+
+
+def slice_verdict(rows: list[dict], max_loss: float) -> tuple[bool, str]:
+    """(passes?, words): the candidate's worst slice against the champion's on the same reviews
+    may fall at most `max_loss` below it; off at ``SLICE_RULE_OFF``, and not applicable when
+    the two share no slice (no champion, or none measured on these reviews)."""
+    if max_loss >= SLICE_RULE_OFF:
+        return True, ""
+    shared = [r for r in rows if r["difference"] is not None]
+    if not shared:
+        return True, "no champion slice accuracies on these reviews: the slice rule not applied"
+    worst = min(shared, key=lambda r: r["difference"])
+    words = (f"its worst slice against the champion, {worst['slice']}, is "
+             f"{worst['candidate']:.4f} against {worst['champion']:.4f} "
+             f"({worst['difference']:+.4f}; a loss of at most {max_loss:.4f} allowed)")
+    return -worst["difference"] <= max_loss + _EPS, words
+
+
+def slices_markdown(rows: list[dict], note: str, max_loss: float) -> str:
+    rule = ("off" if max_loss >= SLICE_RULE_OFF
+            else f"the worst slice at most {max_loss:.4f} below the champion's")
+    lines = [f"Test accuracy per slice (rule: {rule}):", ""]
+    if not rows:
+        return "\n".join(lines + ["No slice accuracies were logged for the candidate."])
+    lines += ["| slice | candidate | champion | difference |", "|---|---|---|---|"]
+    lines += [f"| {r['slice']} | {_fmt(r['candidate'])} | {_fmt(r['champion'])} | "
+              f"{_signed(r['difference'])} |" for r in rows]
+    if note:
+        lines += ["", note]
+    return "\n".join(lines)
+
+
 def decide(candidate_acc: float, champion_acc: float | None, min_accuracy: float,
            min_improvement: float, baseline_acc: float | None = None,
-           min_lift: float = BASELINE_RULE_OFF) -> tuple[bool, str]:
+           min_lift: float = BASELINE_RULE_OFF, behaviour: dict | None = None,
+           max_behaviour_failure_rate: float = BEHAVIOUR_RULE_OFF,
+           slices: list[dict] | None = None,
+           max_slice_loss: float = SLICE_RULE_OFF) -> tuple[bool, str]:
     """(promote?, reason) for a candidate's test accuracy against the gate, the baseline and
     the champion, all measured on the same test set.
 
@@ -50,9 +130,28 @@ def decide(candidate_acc: float, champion_acc: float | None, min_accuracy: float
     the same (``beats``): 0 asks for strictly better (an equal model is no reason to move the
     alias people load, and a model that a bag-of-words one-liner matches is no champion), a
     negative one tolerates that much loss. Unless `min_lift` is ``BASELINE_RULE_OFF``, a
-    missing baseline refuses the candidate: the lift cannot be checked. The reason names every
-    rule that was applied.
+    missing baseline refuses the candidate: the lift cannot be checked. Last, the behavioural
+    rule (``behaviour_verdict``) refuses a candidate that fails too many cases of one test type,
+    whatever its accuracy, and the slice rule (``slice_verdict``, over `slices` from
+    ``slice_rows``) one whose worst slice falls too far below the champion's. The reason names
+    every rule that was applied.
     """
+    promoted, reason = _decide_accuracy(candidate_acc, champion_acc, min_accuracy,
+                                        min_improvement, baseline_acc, min_lift)
+    if not promoted:
+        return promoted, reason
+    ok, words = behaviour_verdict(behaviour, max_behaviour_failure_rate)
+    if not ok:
+        return False, f"{reason}, but {words}"
+    reason = f"{reason}; {words}" if words else reason
+    ok, words = slice_verdict(slices or [], max_slice_loss)
+    if not ok:
+        return False, f"{reason}, but {words}"
+    return True, f"{reason}; {words}" if words else reason
+
+
+def _decide_accuracy(candidate_acc, champion_acc, min_accuracy, min_improvement, baseline_acc,
+                     min_lift) -> tuple[bool, str]:
     if candidate_acc is None or not math.isfinite(candidate_acc):
         return False, f"candidate has no usable test accuracy ({candidate_acc!r})"
     if candidate_acc + _EPS < min_accuracy:
@@ -168,4 +267,33 @@ def markdown_report(model_name: str, promoted: bool, reason: str, candidate: dic
         "",
         f"Reason: {reason}",
     ]
+    return "\n".join(lines)
+
+
+def _rate(result: dict | None, test: str) -> str:
+    if not result or result.get("error"):
+        return "–"
+    rate = (result.get("rates") or {}).get(test)
+    failed, n = (result.get("counts") or {}).get(test, (None, None))
+    return "–" if rate is None else f"{rate:.0%} ({failed}/{n})"
+
+
+def behaviour_markdown(candidate: dict | None, champion: dict | None, max_rate: float) -> str:
+    """The behavioural suite's failure rate per test type, candidate beside champion, and a
+    failing example of the candidate's per type."""
+    rule = ("off" if max_rate >= BEHAVIOUR_RULE_OFF
+            else f"at most {max_rate:.0%} failed per test type")
+    lines = [f"Behavioural checks (suite {(candidate or {}).get('suite', '–')}; rule: {rule}):",
+             ""]
+    if candidate and candidate.get("error"):
+        lines.append(f"The candidate's checks could not run: {candidate['error']}")
+        return "\n".join(lines)
+    types = sorted(set((candidate or {}).get("rates") or {})
+                   | set((champion or {}).get("rates") or {}))
+    lines += ["| test type | candidate failed | champion failed |", "|---|---|---|"]
+    lines += [f"| {t} | {_rate(candidate, t)} | {_rate(champion, t)} |" for t in types]
+    examples = (candidate or {}).get("examples") or {}
+    if examples:
+        lines += ["", "Candidate's failures, an example per test type:", ""]
+        lines += [f"- {t}: {ex[0]}" for t, ex in sorted(examples.items()) if ex]
     return "\n".join(lines)

@@ -13,7 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from sentiment.baseline import kinds, run_copy
+from sentiment.evaluation.slices import slice_masks, slice_table
 from sentiment.tracking import provenance
 from sentiment.tracking.logged_model import (
     ensure_registered_model,
@@ -29,6 +32,8 @@ from sentiment.tracking.names import (
     DATA_SOURCE,
     ROLE,
     RUN_TEST_SET,
+    SLICE_METRIC,
+    SLICE_TABLE,
     TEST_METRICS,
     VERSION_ACCURACY,
     VERSION_RUN_ID,
@@ -145,8 +150,14 @@ def train_baseline(cfg, tags: dict[str, str] | None = None) -> dict:
                            "data.test_set": splits.test_fingerprint,
                            **{f"data.{k}_rows": v for k, v in res["split_sizes"].items()},
                            "n_features": res["n_features"]})
+        # Slices by the review's text only: a bag-of-words model reads every review whole.
+        slices = slice_table(splits.test["label"].to_numpy(), res["probs"],
+                             slice_masks(splits.test["text"].tolist()))
         mlflow.log_metrics({**{f"test_{k}": test[k] for k in TEST_METRICS if k in test},
-                            **{f"time/{k}": v for k, v in res["timings"].items()}})
+                            **{f"time/{k}": v for k, v in res["timings"].items()},
+                            **{SLICE_METRIC.format(slice=r["slice"]): r["accuracy"]
+                               for r in slices if r["accuracy"] is not None}})
+        mlflow.log_table(pd.DataFrame(slices), artifact_file=SLICE_TABLE)
         source = provenance.data_source(cfg.data)
         log_datasets(mlflow, splits, source)
         _log_report(client, run_id, cfg, splits, res, source)

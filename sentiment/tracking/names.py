@@ -48,10 +48,30 @@ EXPERIMENT_DESCRIPTION = (
     "`model_card.md`, `evaluation/` (plots, `comparison.png`) and `validation/summary.html`. "
     "The gate's decision opens each version's page under Models: `imdb-sentiment`.")
 
+# Test accuracy per slice of the test set (sentiment.evaluation.slices), metric and table.
+SLICE_METRIC = "test_slice_{slice}_accuracy"
+SLICE_TABLE = "evaluation/slices.json"
+
 # The test metrics every model's run logs as test_<name>.
-TEST_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
+TEST_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "ece")
 
 
 def format_accuracy(acc: float) -> str:
     """An accuracy as a tag value: every digit of the float, so reading it back is exact."""
     return repr(float(acc))
+
+# --- champion history --------------------------------------------------------------------
+# Every file of a version's model folder and its SHA-256, as JSON {relative path: hex}, recorded
+# at registration; a rollback refuses a version whose files no longer match.
+VERSION_FILES_SHA256 = "files_sha256"
+# The decisions that move the alias, as the numbered promotion records' `decision` field.
+PROMOTED = "promoted"
+ROLLED_BACK = "rolled back"
+
+# --- behavioural checks ------------------------------------------------------------------
+# On a version: the suite its results are for, and the results as JSON (rates, counts and
+# examples per test type); on its run: one metric per test type and the table of cases.
+VERSION_BEHAVIOUR_SUITE = "behaviour.suite"
+VERSION_BEHAVIOUR = "behaviour.results"
+BEHAVIOUR_METRIC = "behaviour_{test}_failure_rate"
+BEHAVIOUR_TABLE = "behaviour/cases.json"

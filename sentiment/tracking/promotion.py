@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from sentiment.tracking.behaviour_run import behaviour_of
 from sentiment.tracking.names import (
     BASELINE_ROLE,
     CHAMPION,
@@ -28,7 +29,10 @@ from sentiment.tracking.names import (
     DATA_SOURCE,
     DESCRIPTION_SEPARATOR,
     PART_ACCURACY,
+    PROMOTED,
     ROLE,
+    ROLLED_BACK,
+    SLICE_METRIC,
     VERSION_ACCURACY,
     VERSION_RUN_ID,
     VERSION_TEST_SET,
@@ -54,7 +58,7 @@ def run_accuracy(client, run_id: str, run_dir: Path | None = None) -> float | No
         return None
 
 
-def _version_accuracy(client, mv) -> float | None:
+def version_accuracy(client, mv) -> float | None:
     raw = (mv.tags or {}).get(VERSION_ACCURACY)
     if raw:
         try:
@@ -79,7 +83,7 @@ def baseline_on_test_set(client, name: str, test_set: str | None) -> dict | None
     if not same:
         return None
     newest = max(same, key=lambda v: int(v.version))
-    return {"accuracy": _version_accuracy(client, newest), "test_set": test_set,
+    return {"accuracy": version_accuracy(client, newest), "test_set": test_set,
             "run_id": (newest.tags or {}).get(VERSION_RUN_ID) or newest.run_id,
             "version": int(newest.version)}
 
@@ -97,7 +101,8 @@ def candidate_parts(mv) -> dict[str, float]:
     return found
 
 
-def _champion(client, name: str):
+def current_champion(client, name: str):
+    """The version holding the `champion` alias, or None."""
     from mlflow.exceptions import MlflowException
     try:
         return client.get_model_version_by_alias(name, CHAMPION)
@@ -157,7 +162,7 @@ def _champion_on_test_set(client, store, name, champ, cand, cfg) -> dict:
     """{version, accuracy on the candidate's test set, rescored, note}."""
     champ_set, cand_set = (champ.tags or {}).get(VERSION_TEST_SET), (cand.tags or {}).get(VERSION_TEST_SET)
     if champ_set and champ_set == cand_set:
-        return {"version": int(champ.version), "accuracy": _version_accuracy(client, champ),
+        return {"version": int(champ.version), "accuracy": version_accuracy(client, champ),
                 "rescored": False, "note": ""}
     why = (f"tested on test set {champ_set or 'unknown'}, the candidate on "
            f"{cand_set or 'unknown'}")
@@ -166,7 +171,8 @@ def _champion_on_test_set(client, store, name, champ, cand, cfg) -> dict:
             "note": f"{why}; re-scored on the candidate's test set"}
 
 
-def _gate(client, store: str, cfg, cand, cand_acc, champ, baseline: dict | None):
+def _gate(client, store: str, cfg, cand, cand_acc, champ, baseline: dict | None,
+          behaviour: dict | None = None):
     """(promoted, reason, side-by-side comparison) for the candidate against `champ`."""
     from sentiment import gate
     cand_v, cand_set = int(cand.version), (cand.tags or {}).get(VERSION_TEST_SET)
@@ -191,12 +197,51 @@ def _gate(client, store: str, cfg, cand, cand_acc, champ, baseline: dict | None)
             reason = (f"cannot compare with the {CHAMPION} (version {champ.version}): it was "
                       f"tested on another test set and re-scoring it failed: {e}")
             return False, reason, gate.side_by_side(cand_set, cand_acc, None, base)
+    slices = _slices(client, cand, champ, champion)
     promoted, reason = gate.decide(
         cand_acc, champion["accuracy"] if champion else None, cfg.min_accuracy,
-        cfg.min_improvement, base["accuracy"] if base else None, cfg.min_lift_over_baseline)
+        cfg.min_improvement, base["accuracy"] if base else None, cfg.min_lift_over_baseline,
+        behaviour, cfg.max_behaviour_failure_rate, slices["rows"], cfg.max_slice_loss)
     if promoted and champion and champion["rescored"]:
         reason += " (the champion re-scored on the candidate's test set)"
-    return promoted, reason, gate.side_by_side(cand_set, cand_acc, champion, base)
+    compared = gate.side_by_side(cand_set, cand_acc, champion, base)
+    compared["slices"] = slices
+    return promoted, reason, compared
+
+
+def run_slices(client, run_id: str | None) -> dict[str, float]:
+    """{slice: test accuracy} a run logged (``evaluation.slices``); {} when it logged none."""
+    if not run_id:
+        return {}
+    try:
+        metrics = client.get_run(run_id).data.metrics
+    except Exception:
+        return {}
+    from sentiment.evaluation.slices import SLICES
+    pre, post = SLICE_METRIC.split("{slice}")
+    found = {k[len(pre):-len(post)]: v for k, v in metrics.items()
+             if k.startswith(pre) and k.endswith(post)}
+    # In the slices' own order (quartiles first), whatever order the store returns.
+    rank = {s: i for i, s in enumerate(SLICES)}
+    return dict(sorted(found.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
+
+
+def _slices(client, cand, champ, champion: dict | None) -> dict:
+    """{rows: candidate and champion per slice, note}: the champion's slices only when it was
+    tested on the candidate's reviews (a re-scored champion has no per-slice figures there)."""
+    mine, theirs, note = run_slices(client, cand.run_id), None, ""
+    if champion is not None and champion["rescored"]:
+        note = "The champion was tested on another test set: no slice accuracies on these reviews."
+    elif champ is not None and int(champ.version) != int(cand.version):
+        theirs = run_slices(client, champ.run_id)
+        a, b = cand.tags or {}, champ.tags or {}
+        if (a.get("encoder"), a.get("max_length")) != (b.get("encoder"), b.get("max_length")):
+            note = ("`cut` and `whole` follow each model's own tokenizer and max_length "
+                    f"(candidate {a.get('encoder')} {a.get('max_length')}, champion "
+                    f"{b.get('encoder')} {b.get('max_length')}); the other slices are the "
+                    "same reviews.")
+    from sentiment import gate
+    return {"rows": gate.slice_rows(mine, theirs), "note": note}
 
 
 def _next_audit_index(tags: dict) -> int:
@@ -207,7 +252,10 @@ def _next_audit_index(tags: dict) -> int:
 
 # What each decision keeps as numbered version tags (the rest is in its JSON artifact), and
 # the latest decision's tags: what readers of the registry filter and compare on.
-AUDIT_TAGS = ("decision", "reason", "champion_accuracy", "champion_rescored", "baseline_accuracy")
+# "champion", "time", "timestamp" and "by": the champion history (``tracking.champion``) reads
+# every move of the alias from these, in the registry.
+AUDIT_TAGS = ("decision", "reason", "champion", "time", "timestamp", "by", "champion_accuracy",
+              "champion_rescored", "baseline_accuracy")
 LATEST_TAGS = {"promotion_decision": "decision", "promotion_reason": "reason",
                "promotion_compared_to": "champion"}
 DECISION_ARTIFACT = "promotion/decision-{n}"  # .md to read, .json with every field
@@ -224,11 +272,14 @@ def _diff_cell(cand: str, other: str) -> str:
 def decision_summary(name: str, version: int, record: dict, n: int, run_id: str | None) -> str:
     """The decision as the first lines of the version's page: verdict, candidate, champion and
     baseline on one test set with the candidate's differences, and the reason in full."""
-    verdict = (f"**Promoted**: `{name}@champion` now points to version {version}"
-               if record["decision"] == "promoted" else
-               "**Not promoted**: the `champion` alias stays "
-               + (f"on version {record['champion']}" if record["champion"] != "none"
-                  else "unset"))
+    verdict = {
+        PROMOTED: f"**Promoted**: `{name}@champion` now points to version {version}",
+        ROLLED_BACK: f"**Rolled back**: `{name}@champion` points to version {version} again, "
+                     f"from version {record['champion']}"}.get(
+        record["decision"],
+        f"**{'Rollback refused' if record['decision'] == 'rollback refused' else 'Not promoted'}"
+        "**: the `champion` alias stays "
+        + (f"on version {record['champion']}" if record["champion"] != "none" else "unset"))
     cand = record["candidate_accuracy"]
     champ = ("–" if record["champion"] == "none" else f"version {record['champion']}"
              + (" (re-scored here)" if record["champion_rescored"] == "true" else ""))
@@ -271,7 +322,7 @@ def _log_comparison(client, run_id: str, version: int, record: dict, n: int) -> 
         client.log_artifact(run_id, str(path), "promotion")
 
 
-def _record(client, name: str, cand, record: dict, markdown: str) -> int:
+def record_decision(client, name: str, cand, record: dict, markdown: str) -> int:
     """The decision as the version's next numbered audit record, its latest tags and the top
     of its description; every field and the markdown in the run's artifacts. Returns the
     record's number."""
@@ -303,7 +354,18 @@ def _fmt_opt(x) -> str:
     return "" if x is None else repr(float(x))
 
 
-def promote(cfg, version: int | None = None, baseline: dict | None = None) -> dict:
+def actor() -> str:
+    """Who acts, when the caller does not say (a flow passes its flow run): user, host, pid."""
+    import getpass
+    try:
+        user = getpass.getuser()
+    except Exception:  # no user name in a bare container
+        user = "unknown"
+    return f"{user}@{socket.gethostname()} pid {os.getpid()}"
+
+
+def promote(cfg, version: int | None = None, baseline: dict | None = None,
+            by: str | None = None) -> dict:
     """Move alias `champion` to `version` (default: the newest) if it passes the gate of
     ``gate.decide`` on one test set: `min_accuracy`, a lift over the bag-of-words baseline
     tested on the candidate's test set (the newest version of ``cfg.baseline_model_name``
@@ -326,47 +388,62 @@ def promote(cfg, version: int | None = None, baseline: dict | None = None) -> di
         cand = client.get_model_version(name, str(cand_v))
     except MlflowException as e:
         raise ValueError(f"registered model {name!r} has no version {cand_v}") from e
-    cand_acc = _version_accuracy(client, cand)
+    cand_acc = version_accuracy(client, cand)
     candidate = {"version": cand_v, "accuracy": cand_acc}
     settings = (f"min_accuracy={cfg.min_accuracy}, min_improvement={cfg.min_improvement}, "
-            f"min_lift_over_baseline={cfg.min_lift_over_baseline}")
+                f"min_lift_over_baseline={cfg.min_lift_over_baseline}, "
+                f"max_behaviour_failure_rate={cfg.max_behaviour_failure_rate}, "
+                f"max_slice_loss={cfg.max_slice_loss}")
+    # The behavioural suite, before the lock: loading the model takes a while.
+    behaviour = behaviour_of(client, uri, name, cand)
     with promotion_lock(client, uri, name, cfg.promotion_lock_timeout_s):
         notes = []
         for _ in range(MAX_REDECIDE):
-            champ = _champion(client, name)
-            promoted, reason, compared = _gate(client, uri, cfg, cand, cand_acc, champ, baseline)
+            champ = current_champion(client, name)
+            promoted, reason, compared = _gate(client, uri, cfg, cand, cand_acc, champ, baseline,
+                                               behaviour)
             # Compare-and-set: act only if the champion is still the one just compared with.
-            now = _champion(client, name)
-            if _version_or_none(now) != _version_or_none(champ):
-                notes.append(f"the {CHAMPION} moved to version {_version_or_none(now)} while "
+            now = current_champion(client, name)
+            if version_or_none(now) != version_or_none(champ):
+                notes.append(f"the {CHAMPION} moved to version {version_or_none(now)} while "
                              "deciding; decided again")
                 continue
             if not promoted:
                 break
             client.set_registered_model_alias(name, CHAMPION, str(cand_v))
-            after = _champion(client, name)
-            if _version_or_none(after) == cand_v:
+            after = current_champion(client, name)
+            if version_or_none(after) == cand_v:
                 break
             notes.append(f"another promoter moved the {CHAMPION} to version "
-                         f"{_version_or_none(after)}; decided again against it")
+                         f"{version_or_none(after)}; decided again against it")
         else:
-            promoted = _version_or_none(_champion(client, name)) == cand_v
+            promoted = version_or_none(current_champion(client, name)) == cand_v
             reason = (f"the {CHAMPION} kept moving while deciding ({MAX_REDECIDE} attempts); "
                       f"version {cand_v} {'holds' if promoted else 'does not hold'} it")
         if notes:
             reason = f"{reason} ({'; '.join(notes)})"
         before = None
         if champ is not None:
-            before = {"version": int(champ.version), "accuracy": _version_accuracy(client, champ)}
+            before = {"version": int(champ.version), "accuracy": version_accuracy(client, champ)}
         after_v = candidate if promoted else before
         compared["candidate_parts"] = candidate_parts(cand)
+        # A refusal before the comparison still shows the candidate's own slices.
+        compared.setdefault("slices", _slices(client, cand, None, None))
         md = gate.markdown_report(name, promoted, reason, candidate, before, after_v,
                                        cfg.min_accuracy, cfg.min_improvement, compared,
                                        cfg.min_lift_over_baseline)
+        champ_behaviour = None
+        if champ is not None and int(champ.version) != cand_v:
+            champ_behaviour = behaviour_of(client, uri, name, champ)
+        compared["behaviour"] = {"candidate": behaviour, "champion": champ_behaviour}
+        md += "\n\n" + gate.behaviour_markdown(behaviour, champ_behaviour,
+                                                 cfg.max_behaviour_failure_rate)
+        md += "\n\n" + gate.slices_markdown(compared["slices"]["rows"],
+                                              compared["slices"]["note"], cfg.max_slice_loss)
         champion_cmp, base_cmp = compared.get("champion"), compared.get("baseline")
-        record = {"decision": "promoted" if promoted else "rejected", "reason": reason,
-                  "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "gate": settings,
-                  "by": f"{socket.gethostname()} pid {os.getpid()}",
+        record = {"decision": PROMOTED if promoted else "rejected", "reason": reason,
+                  "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "timestamp": repr(time.time()),
+                  "gate": settings, "by": by or actor(),
                   "candidate_accuracy": _fmt_opt(cand_acc),
                   "test_set": compared.get("test_set") or "",
                   "champion": str(before["version"]) if before else "none",
@@ -375,12 +452,20 @@ def promote(cfg, version: int | None = None, baseline: dict | None = None) -> di
                   "baseline_accuracy": _fmt_opt(base_cmp and base_cmp.get("accuracy")),
                   "baseline_run_id": (base_cmp or {}).get("run_id") or "",
                   "lift_over_baseline": _fmt_opt(compared.get("lift_over_baseline")),
-                  **{f"{p}_accuracy": _fmt_opt(a) for p, a in compared["candidate_parts"].items()}}
-        n = _record(client, name, cand, record, md)
+                  **{f"{p}_accuracy": _fmt_opt(a) for p, a in compared["candidate_parts"].items()},
+                  "behaviour_failure_rates": json.dumps((behaviour or {}).get("rates")
+                                                        or (behaviour or {}).get("error")),
+                  "champion_behaviour_failure_rates": json.dumps(
+                      (champ_behaviour or {}).get("rates") or (champ_behaviour or {}).get("error")),
+                  "slices": json.dumps(compared["slices"]["rows"])}
+        n = record_decision(client, name, cand, record, md)
+        if promoted:
+            from sentiment.tracking.champion import publish_history
+            publish_history(client, name)
     return {"promoted": promoted, "reason": reason, "model_name": name, "candidate": candidate,
             "champion_before": before, "champion_after": after_v, "compared": compared,
             "audit_record": n, "markdown": md}
 
 
-def _version_or_none(mv) -> int | None:
+def version_or_none(mv) -> int | None:
     return None if mv is None else int(mv.version)

@@ -4,7 +4,8 @@
 The model is logged as code (`pyfunc_model.py`) with plain-file artifacts: nothing pickled.
 
 Registration is idempotent: a retry finds the version its run already created (by run id) and
-completes it instead of creating another; the version's tags are the run's own metrics, checked.
+completes it instead of creating another; the version's tags are the run's own metrics, checked,
+and the SHA-256 of each of its files as stored (``checksums``), which a rollback verifies.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from sentiment.blend.fit import PARTS
 from sentiment.encoding import preprocessing
+from sentiment.tracking import checksums
 from sentiment.tracking.data_profile import profile_training_run
 from sentiment.tracking.logged_model import (
     ensure_registered_model,
@@ -255,6 +257,8 @@ def register_model(run_id: str, run_dir: str, cfg) -> dict:
                                          model_id=model_id, tags=tags, description=description)
     _finish_version(client, name, mv, tags, description, model_id)
     _check_tags(client, name, str(mv.version), acc)
+    # What a rollback checks before moving the alias back to this version.
+    checksums.record_checksums(client, name, mv.version, uri)
     # What scoring compares incoming reviews with (drift); on the run, so a retry skips it.
     # A version without one still scores (its drift report says "not checked"): a data source
     # that is gone since training must not undo a registration that succeeded.

@@ -23,6 +23,8 @@ from sentiment.tracking.names import (
     DESCRIPTION,
     LIFT_OVER_BASELINE,
     RUN_TEST_SET,
+    SLICE_METRIC,
+    SLICE_TABLE,
     TEST_METRICS,
 )
 from sentiment.tracking.run_ref import RUN_REF, run_dir_of
@@ -338,6 +340,27 @@ def log_evaluation(run_id: str, run_dir: str, cfg, baseline: dict | None = None)
     now = int(time.time() * 1000)
     new = [Metric(f"test_{k}", float(metrics[k]), now, 0) for k in TEST_METRICS
            if f"test_{k}" not in have]
+    slices = _slice_rows(preds, cfg)
+    new += [Metric(SLICE_METRIC.format(slice=r["slice"]), r["accuracy"], now, 0)
+            for r in slices if r["accuracy"] is not None]
     if new:
         client.log_batch(run_id, metrics=new)
+    client.log_table(run_id, data=pd.DataFrame(slices), artifact_file=SLICE_TABLE)
     return metrics
+
+
+def _slice_rows(preds, cfg) -> list[dict]:
+    """Test accuracy per slice (``evaluation.slices``); `cut`/`whole` by the model's own
+    tokenizer and max_length."""
+    from sentiment.encoding import encoders
+    from sentiment.evaluation.slices import slice_masks, slice_table
+    texts = preds["text"].tolist()
+    try:
+        tok = encoders.load_tokenizer(encoders.resolve(cfg.encoder, cfg.encoder_revision))
+        counts = [len(ids) for ids in tok(texts, add_special_tokens=False, truncation=False,
+                                          verbose=False)["input_ids"]]
+    except Exception as e:  # the text-only slices still say something
+        log.warning("no cut/whole slices: the tokenizer did not load (%s)", e)
+        counts = None
+    return slice_table(preds["label"].to_numpy(), preds["prob"].to_numpy(),
+                       slice_masks(texts, counts, cfg.max_length))

@@ -209,6 +209,14 @@ def test_train_flow_and_every_gate_decision(harness, datasets, tmp_path):
     assert base_run.data.tags["prefect.flow_run_id"] == str(flow_run_id)
     assert "not promoted" in arts["sentiment-promotion"].data
     assert arts["sentiment-validation"].data.strip()
+    # Every decision shows the behavioural checks and the slices; the history is published.
+    assert any(m.startswith("Behaviour (failed per test type): dir_negative ") and "mft_negation"
+               in m for m in logs), [m for m in logs if m.startswith("Behaviour")]
+    assert any(m.startswith("Slices (test accuracy): length_q1 ") for m in logs), \
+        [m for m in logs if m.startswith("Slices")]
+    assert "| test type | candidate failed | champion failed |" in arts["sentiment-promotion"].data
+    assert "| slice | candidate | champion | difference |" in arts["sentiment-promotion"].data
+    assert "sentiment-champion-history" in arts
 
     # 2. Same inputs, new seed, gate switched off: the token cache is reused. The MLflow link
     # follows the address the store is served at.

@@ -218,9 +218,12 @@ def test_run_params_tags_and_inputs(store):
 def test_run_metrics(store):
     c, run_id = store.client, store.res1["run_id"]
     m = c.get_run(run_id).data.metrics
-    for k in ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"):
+    for k in ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "ece"):
         assert math.isclose(m[f"test_{k}"], store.metrics1[k], rel_tol=1e-9, abs_tol=1e-12), k
     assert m["test_accuracy"] == store.res1["test_accuracy"]
+    # Accuracy per slice of the test set: each length quartile holds reviews.
+    for q in range(1, 5):
+        assert 0.0 <= m[f"test_slice_length_q{q}_accuracy"] <= 1.0, q
     steps = c.get_metric_history(run_id, "step/train_loss")
     assert [s.step for s in steps] == [1, 2, 3]  # 48 reviews / batch 16, logged every step
     for k in ("train_loss", "train_acc", "val_loss", "val_acc", "epoch_seconds",
@@ -248,7 +251,8 @@ def test_run_artifacts(store):
             "evaluation/precision_recall_curve.png", "evaluation/calibration.png",
             "evaluation/confidently_wrong.csv", "evaluation/example_predictions.json",
             "model_card.md", "validation/summary.json", "data/fingerprint.json",
-            "environment.json", "metrics.json", "config.json"} <= arts
+            "environment.json", "metrics.json", "config.json", "evaluation/calibration.json",
+            "evaluation/slices.json"} <= arts
     local = Path(download_artifacts(run_id=run_id, artifact_path="",
                                     tracking_uri=store.uri, dst_path=str(store.tmp / "dl1")))
     for png in local.glob("evaluation/*.png"):
@@ -258,6 +262,12 @@ def test_run_artifacts(store):
                                    "n_chars", "text"]
     assert (wrong["label"] != wrong["predicted"]).all()
     assert wrong["confidence"].is_monotonic_decreasing and (wrong["confidence"] >= 0.5).all()
+    ece = json.loads((local / "evaluation/calibration.json").read_text())
+    assert math.isclose(ece["ece"], store.metrics1["ece"], abs_tol=1e-12) and ece["n"] == 32
+    slices = json.loads((local / "evaluation/slices.json").read_text())
+    rows = dict(zip([r[0] for r in slices["data"]], [r[1] for r in slices["data"]]))
+    assert sum(rows[f"length_q{i}"] for i in range(1, 5)) == 32  # n per quartile
+    assert rows["cut"] + rows["whole"] == 32
     examples = json.loads((local / "evaluation/example_predictions.json").read_text())
     assert [e["text"] for e in examples] == TEXTS[:2]
     np.testing.assert_allclose([e["probability"] for e in examples], store.expected[1][:2],
@@ -358,6 +368,9 @@ def test_two_versions_registered_with_tags(store):
         assert v.tags["data_fingerprint"] == store.res1["data_fingerprint"]
         assert v.description and "test accuracy" in v.description
         assert v.current_stage in (None, "None")  # aliases only, never stages
+        # Every file of the model folder with its SHA-256, for a rollback to check.
+        files = json.loads(v.tags["files_sha256"])
+        assert "MLmodel" in files and all(len(h) == 64 for h in files.values())
     assert c.get_registered_model(NAME).description
     assert store.reg[1] == {**store.reg[1], "name": NAME, "version": 2,
                             "model_uri": f"models:/{NAME}/2"}

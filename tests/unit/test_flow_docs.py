@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 def _flows():
     from flows import params
     from flows.promote import promote_sentiment
+    from flows.rollback import rollback_champion_flow
     from flows.score import score_reviews
     from flows.sweep import sweep_sentiment
     from flows.train import train_sentiment
@@ -31,6 +32,9 @@ def _flows():
             train_processes=params.TRAIN_PROCESSES_HELP, **own),
         "flows/promote.py:promote_sentiment": params.args_doc(
             promote_sentiment.fn, Config, params.preset_value, version=params.VERSION_HELP, **own),
+        "flows/rollback.py:rollback_champion_flow": params.args_doc(
+            rollback_champion_flow.fn, Config, params.preset_value, to=params.TO_HELP,
+            reason=params.REASON_HELP, **own),
         "flows/sweep.py:sweep_sentiment": params.args_doc(
             sweep_sentiment.fn, Config, params.preset_value, register_best=params.REGISTER_BEST_HELP,
             promote=params.PROMOTE_BEST_HELP, **own),
