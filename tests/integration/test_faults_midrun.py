@@ -1,0 +1,153 @@
+"""Faults during a run: damaged caches, checkpoints and model folders are never used.
+
+A damaged entry (bytes overwritten with the size unchanged, a truncated file) is reported in
+one line naming the file, removed and built again, and the model trained from the rebuilt
+cache is the one a clean run trains; a damaged checkpoint or model file is refused by name.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sentiment.config import Config
+
+
+def _cfg(tmp: Path, imdb_dir, **kw) -> Config:
+    base = dict(data=str(imdb_dir), run_dir=str(tmp / "run"), cache_dir=str(tmp / "cache"),
+                encoder="random-tiny", progress=False, track=False, num_threads=1)
+    return Config.from_preset("smoke", **{**base, **kw})
+
+
+def _quiet(_msg: str) -> None:
+    pass
+
+
+def _heads(run_dir: Path) -> dict:
+    from safetensors.torch import load_file
+    return load_file(str(run_dir / "model" / "head.safetensors"))
+
+
+def _zero_half(path: Path) -> None:
+    """Overwrite the second half of a file with zeros, its size unchanged."""
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        f.seek(size // 2)
+        f.write(b"\0" * (size - size // 2))
+
+
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory, imdb_dir):
+    """A smoke training from a cold cache: the reference the rebuilt caches must reproduce."""
+    from sentiment.training.loop import TrainHooks, train
+    tmp = tmp_path_factory.mktemp("clean")
+    cfg = _cfg(tmp, imdb_dir)
+    summary = train(cfg, hooks=TrainHooks(report=_quiet))
+    return cfg, summary
+
+
+def test_damaged_caches_are_reported_removed_and_rebuilt(clean_run, caplog):
+    """States half zeroed (size unchanged) and the training token cache cut in half: both are
+    named in one warning each and rebuilt, and the model equals the clean run's."""
+    from sentiment.training.loop import TrainHooks, train
+    cfg, summary = clean_run
+    states = Path(summary["run_dir"]).parent / "cache" / "states" / \
+        summary["state_cache"]["train"]["key"] / "states.npy"
+    (tokens,) = (Path(cfg.cache_dir) / "tokens").glob("tokens-train-*.arrow")
+    _zero_half(states)
+    tokens.write_bytes(tokens.read_bytes()[: tokens.stat().st_size // 2])
+
+    again = Path(cfg.run_dir).with_name("again")
+    with caplog.at_level(logging.WARNING):
+        second = train(cfg.replace(run_dir=str(again)), hooks=TrainHooks(report=_quiet))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    said_states = [w for w in warnings if str(states) in w]
+    said_tokens = [w for w in warnings if str(tokens) in w]
+    assert len(said_states) == 1 and "checksum" in said_states[0], warnings
+    assert "built again" in said_states[0] and "\n" not in said_states[0]
+    assert len(said_tokens) == 1 and "bytes" in said_tokens[0], warnings
+    assert "tokenized again" in said_tokens[0] and "\n" not in said_tokens[0]
+    assert "rebuilt" in second["state_cache"]["train"]
+    assert not second["state_cache"]["valid"].get("rebuilt")  # only the damaged entry
+    a, b = _heads(Path(cfg.run_dir)), _heads(again)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert second["test"]["accuracy"] == summary["test"]["accuracy"]
+    # What was rebuilt is served as a hit now.
+    third = train(cfg.replace(run_dir=str(again.with_name("third"))),
+                  hooks=TrainHooks(report=_quiet))
+    assert all(v["hit"] for v in third["state_cache"].values())
+
+
+def test_with_rebuilding_off_a_damaged_cache_stops_the_run_before_training(clean_run, tmp_path):
+    from sentiment.common.checksums import Damaged
+    from sentiment.training import loop
+    from sentiment.training.loop import TrainHooks, train
+    cfg, summary = clean_run
+    entry = Path(cfg.cache_dir) / "states" / summary["state_cache"]["valid"]["key"]
+    offsets = entry / "offsets.npy"
+    offsets.write_bytes(offsets.read_bytes()[:-8])
+
+    def no_training(*a, **k):
+        raise AssertionError("training started on a damaged cache")
+    real_fit, loop.fit = loop.fit, no_training
+    try:
+        with pytest.raises(Damaged, match=r"^encoder-state cache: .*offsets\.npy has \d+ bytes, "
+                                          r"\d+ were written; remove it or allow rebuilding$"):
+            train(cfg.replace(run_dir=str(tmp_path / "off"), rebuild_damaged_caches=False),
+                  hooks=TrainHooks(report=_quiet))
+    finally:
+        loop.fit = real_fit
+    assert offsets.exists()  # kept, as asked: the user decides
+
+
+def test_damaged_checkpoint_and_model_files_are_refused_by_name(clean_run, tmp_path):
+    import shutil
+
+    from sentiment.common.checksums import Damaged
+    from sentiment.model import model_folder
+    from sentiment.training import checkpoints
+    cfg, _ = clean_run
+    run = tmp_path / "copy"
+    shutil.copytree(cfg.run_dir, run, ignore=shutil.ignore_patterns(".run.lock"))
+    model_folder.load(run)  # intact: loads
+
+    # A checkpoint whose tensor bytes were overwritten, size and header unchanged.
+    last = run / checkpoints.CHECKPOINT
+    checkpoints.verify(last)
+    data = bytearray(last.read_bytes())
+    header = 8 + int.from_bytes(data[:8], "little")
+    data[header:header + 64] = bytes(64)
+    last.write_bytes(bytes(data))
+    with pytest.raises(Damaged, match=r"last\.safetensors does not match its checksum"):
+        checkpoints.verify(last)
+
+    # A model folder file changed after training: named, whichever file it is.
+    for name in ("head.safetensors", "preprocessing.json"):
+        target = run / "model" / name
+        original = target.read_bytes()
+        target.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
+        with pytest.raises(Damaged, match=rf"model/{name.replace('.', '[.]')} does not match"):
+            model_folder.load(run)
+        target.write_bytes(original)
+    model_folder.load(run)
+
+
+def test_checksum_check_costs_little_next_to_reading_the_file(tmp_path):
+    """The check at load reads each file once (no second pass for the shapes)."""
+    from sentiment.common import checksums
+    path = tmp_path / "blob"
+    path.write_bytes(np.random.default_rng(0).bytes(1 << 20))
+    rec = checksums.record(path)
+    checksums.check(path, rec)
+    with open(path, "r+b") as f:
+        f.seek(1000)
+        f.write(b"\0")
+    with pytest.raises(checksums.Damaged, match="does not match its sha256 checksum"):
+        checksums.check(path, rec)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(checksums.Damaged, match="has 100 bytes, 1048576 were written"):
+        checksums.check(path, rec)
