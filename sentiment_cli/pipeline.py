@@ -35,6 +35,11 @@ def add_parser(sub) -> None:
 
 
 def run(cfg: Config, args) -> int:
+    # Before Prefect starts (its temporary API alone takes seconds): a full disk or a --resume
+    # without a readable checkpoint is said in one line, in seconds.
+    from sentiment.tracking.store import store_needs
+    from sentiment.training.preflight import check_before_work
+    check_before_work(cfg, store_needs(cfg))
     # The temporary API's telemetry write races the flow for its SQLite lock and would phone
     # home; a user who wants it sets the variable.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

@@ -151,3 +151,50 @@ def test_checksum_check_costs_little_next_to_reading_the_file(tmp_path):
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(checksums.Damaged, match="has 100 bytes, 1048576 were written"):
         checksums.check(path, rec)
+
+
+# --- checks before work ----------------------------------------------------------------------
+
+@pytest.fixture
+def no_flow(monkeypatch):
+    """The pipeline's flow replaced by one that fails the test: nothing may start."""
+    import sys
+    import types
+    stub = types.ModuleType("flows.train")
+
+    def train_sentiment(**_):
+        raise AssertionError("the flow started (validation would run next)")
+    stub.train_sentiment = train_sentiment
+    monkeypatch.setitem(sys.modules, "flows.train", stub)
+
+
+@pytest.mark.parametrize("case", ["small-disk", "resume-without-checkpoint"])
+def test_the_pipeline_stops_before_validation_in_seconds(case, tmp_path, imdb_dir, monkeypatch,
+                                                        capsys, no_flow):
+    import time
+
+    from sentiment.training import run_folder
+    from sentiment_cli.main import main
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    args = ["pipeline", "--data", str(imdb_dir), "--cache-dir", str(tmp_path / "cache"),
+            "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", "--no-progress"]
+    if case == "small-disk":  # the quick preset on a disk with 16 MB free
+        monkeypatch.setattr(run_folder.shutil, "disk_usage",
+                            lambda p: type("U", (), {"free": 16_000_000})())
+        args += ["--preset", "quick"]
+        needle = (r"^sentiment pipeline: error: not enough free disk space for this run: needs "
+                  r"token and encoder-state caches in .*checkpoints and model in runs/quick "
+                  r"~\d+ MB, model store in .* but 16 MB free on .*--run-dir$")
+    else:
+        args += ["--preset", "smoke", "--run-dir", str(tmp_path / "run"), "--resume"]
+        needle = rf"^sentiment pipeline: error: --resume: no checkpoint at {tmp_path}/run/"
+    t = time.perf_counter()
+    code = main(args)
+    seconds = time.perf_counter() - t
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    import re
+    assert re.search(needle, err), err
+    assert seconds < 10
+    assert not (tmp_path / "run").exists() and not (tmp_path / "runs").exists()
