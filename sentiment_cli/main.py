@@ -7,7 +7,17 @@ import logging
 import os
 import sys
 
-from sentiment_cli import evaluate, info, pipeline, predict, promote, score, train, validate
+from sentiment_cli import (
+    evaluate,
+    info,
+    interrupts,
+    pipeline,
+    predict,
+    promote,
+    score,
+    train,
+    validate,
+)
 from sentiment_cli.config_args import config_from_args
 from sentiment_cli.inputs import UsageError, check_data
 
@@ -73,6 +83,11 @@ def probe_store(cfg, args) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    with interrupts.sigterm_raises():  # SIGTERM ends a command as Ctrl-C does (exit 143)
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     args = parse(argv)
     quiet_third_party_bars()
     handler = logging.StreamHandler()
@@ -94,10 +109,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"sentiment {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         print(f"sentiment {args.command}: interrupted; `--run-dir RUN_FOLDER --resume` "
               "continues it from its last checkpoint", file=sys.stderr)
-        return 130
+        return interrupts.exit_code(e)
 
 
 if __name__ == "__main__":

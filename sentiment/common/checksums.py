@@ -38,6 +38,8 @@ def check(path: str | Path, recorded: dict) -> None:
     path = Path(path)
     try:
         size = path.stat().st_size
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} is missing") from None
     except OSError as e:
         raise Damaged(f"{path} is unreadable ({e.strerror or e})") from None
     if size != recorded.get("bytes"):
@@ -95,8 +97,8 @@ def seal_folder(folder: str | Path) -> Path:
 
 
 def check_folder(folder: str | Path) -> bool:
-    """Check every file `folder`/checksums.json lists (Damaged names the first bad one, or a
-    listed file that is missing). False when the folder has no checksums.json (written before
+    """Check every file `folder`/checksums.json lists (Damaged names the first bad one,
+    FileNotFoundError a listed file that is missing). False when the folder has no checksums.json (written before
     folders recorded them): nothing to check against."""
     folder = Path(folder)
     path = folder / CHECKSUMS

@@ -23,6 +23,7 @@ from sentiment.tracking.names import (
     RUN_TEST_SET,
     TEST_METRICS,
 )
+from sentiment.tracking.run_end import end_run, status_for
 from sentiment.tracking.run_ref import RUN_REF, run_dir_of
 from sentiment.tracking.run_tags import run_tags
 from sentiment.tracking.store import connect, ensure_experiment, tracking_uri
@@ -219,24 +220,16 @@ def _train_tracked(cfg, validation_report_dir, tags) -> dict:
         if validation_report_dir:
             _log_validation_report(mlflow, validation_report_dir)
     except BaseException as e:
-        # KILLED: interrupted, --resume continues this run; FAILED: an error to look at.
-        interrupted = isinstance(e, (KeyboardInterrupt, SystemExit))
-        _end_run(mlflow, "KILLED" if interrupted else "FAILED")
+        # KILLED: interrupted (Ctrl-C, SIGTERM), --resume continues this run; FAILED: an error.
+        end_run(mlflow, status_for(e))
         raise
-    _end_run(mlflow, "FINISHED")
+    end_run(mlflow, status_for(None))
     return {"run_id": run_id, "experiment_id": exp_id, "tracking_uri": uri,
             "run_dir": summary["run_dir"], "test_accuracy": t["accuracy"], "test_f1": t["f1"],
             "parts": {p: m["accuracy"] for p, m in summary.get("parts", {}).items()},
             "best_epoch": summary["best_epoch"], "data_fingerprint": dinfo["fingerprint"],
             "split_sizes": dinfo["split_sizes"],
             "timings": {k: round(v, 2) for k, v in summary["timings"].items()}}
-
-
-def _end_run(mlflow, status: str) -> None:
-    try:
-        mlflow.end_run(status)
-    except Exception as e:  # the store went away: the run stays RUNNING, --resume reopens it
-        log.warning("could not mark the MLflow run %s: %s", status, e)
 
 
 def _log_validation_report(mlflow, path: str) -> None:
