@@ -98,8 +98,8 @@ def seal_folder(folder: str | Path) -> Path:
 
 def check_folder(folder: str | Path) -> bool:
     """Check every file `folder`/checksums.json lists (Damaged names the first bad one,
-    FileNotFoundError a listed file that is missing). False when the folder has no checksums.json (written before
-    folders recorded them): nothing to check against."""
+    FileNotFoundError a listed file that is missing). False when the folder has no
+    checksums.json (written before folders recorded them): nothing to check against."""
     folder = Path(folder)
     path = folder / CHECKSUMS
     if not path.exists():

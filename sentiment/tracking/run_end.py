@@ -12,6 +12,8 @@ log = logging.getLogger(__name__)
 def status_for(exc: BaseException | None) -> str:
     if exc is None:
         return "FINISHED"
+    if getattr(exc, "resumable", False):  # stopped at a checkpoint for --resume to continue
+        return "KILLED"
     return "FAILED" if isinstance(exc, Exception) else "KILLED"
 
 

@@ -198,3 +198,66 @@ def test_the_pipeline_stops_before_validation_in_seconds(case, tmp_path, imdb_di
     assert re.search(needle, err), err
     assert seconds < 10
     assert not (tmp_path / "run").exists() and not (tmp_path / "runs").exists()
+
+
+# --- the tracking server goes away mid-training ----------------------------------------------
+
+def test_a_server_gone_mid_training_stops_at_a_checkpoint_and_resume_sends_every_point_once(
+        tmp_path, imdb_dir, monkeypatch):
+    """The server stops taking points during epoch 1 (and answers no probe): training stops
+    after epoch 1's checkpoint with one line naming the server, the run is KILLED; once the
+    server is back, --resume re-sends what it never received and every step and epoch point
+    is in the run exactly once."""
+    pytest.importorskip("mlflow")
+    import json
+
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from sentiment.tracking import metric_log, training_run
+    from sentiment.tracking.store import StoreUnavailable, connect
+    monkeypatch.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cfg = _cfg(tmp_path, imdb_dir, epochs=3, track=True, tracking_uri=uri, experiment="gone",
+               tracking_outage_s=0.001)
+    real_log_batch, calls = MlflowClient.log_batch, []
+
+    def log_batch(self, run_id, metrics=(), *a, **k):
+        if metrics:  # params and tags go through log_batch too: they reach the server
+            calls.append(len(metrics))
+        if len(calls) > 2:  # the first two steps' points reach the server, then it is gone
+            raise MlflowException(f"API request to {uri} failed: Connection refused")
+        return real_log_batch(self, run_id, metrics, *a, **k)
+
+    def probe(u, timeout_s=None):
+        raise StoreUnavailable(f"tracking server {u} is unreachable")
+    with monkeypatch.context() as mp:
+        mp.setattr(MlflowClient, "log_batch", log_batch)
+        mp.setattr(training_run, "probe", probe)
+        with pytest.raises(metric_log.TrackingLost) as e:
+            training_run.train_tracked(cfg)
+    msg = str(e.value)
+    assert "\n" not in msg and f"the tracking server {uri} has not answered" in msg, msg
+    assert "training stopped after epoch 1, its checkpoint saved" in msg, msg
+    assert f"--run-dir {tmp_path / 'run'} --resume" in msg
+    _, client = connect(uri)
+    exp = client.get_experiment_by_name("gone").experiment_id
+    (first,) = client.search_runs([exp])
+    assert first.info.status == "KILLED"
+    assert len(client.get_metric_history(first.info.run_id, "step/train_loss")) == 2
+
+    res = training_run.train_tracked(cfg.replace(resume=True))  # the server is back
+    assert res["run_id"] == first.info.run_id
+    (run,) = client.search_runs([exp])
+    assert run.info.status == "FINISHED"
+    spe = json.loads((tmp_path / "run/metrics.json").read_text())["history"][0]["steps"]
+    for key, expected in (("step/train_loss", list(range(1, 3 * spe + 1))),
+                          ("step/train_acc", list(range(1, 3 * spe + 1))),
+                          ("epoch/val_loss", [1, 2, 3]), ("epoch/train_acc", [1, 2, 3]),
+                          ("test_accuracy", [0])):
+        steps = sorted(m.step for m in client.get_metric_history(res["run_id"], key))
+        assert steps == expected, (key, steps)
+    # The journal holds what was sent, and the server now holds all of it.
+    journal = metric_log.read_journal(tmp_path / "run" / metric_log.JOURNAL)
+    assert {(p["key"], p["step"]) for p in journal} <= metric_log.present_points(
+        client, res["run_id"])
