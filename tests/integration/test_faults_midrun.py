@@ -261,3 +261,116 @@ def test_a_server_gone_mid_training_stops_at_a_checkpoint_and_resume_sends_every
     journal = metric_log.read_journal(tmp_path / "run" / metric_log.JOURNAL)
     assert {(p["key"], p["step"]) for p in journal} <= metric_log.present_points(
         client, res["run_id"])
+
+
+# --- Ctrl-C and SIGTERM during training ------------------------------------------------------
+
+def _pipeline(tmp: Path, imdb_dir, *extra: str):
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PREFECT_"))}
+    env.update(PYTHONPATH=str(Path(__file__).resolve().parents[2]), OMP_NUM_THREADS="1",
+               PREFECT_HOME=str(tmp / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="300", DO_NOT_TRACK="1",
+               MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING="false", MLFLOW_DISABLE_TELEMETRY="true")
+    # Enough epochs that training is still running when the signal comes.
+    cmd = [sys.executable, "-m", "sentiment_cli.main", "pipeline", "--preset", "smoke",
+           "--data", str(imdb_dir), "--encoder", "random-tiny", "--epochs", "1000",
+           "--run-dir", str(tmp / "run"), "--cache-dir", str(tmp / "cache"),
+           "--tracking-uri", f"sqlite:///{tmp / 'mlflow.db'}", "--no-progress",
+           "--num-threads", "1", "--no-promote", *extra]
+    err = open(tmp / f"stderr{len(list(tmp.glob('stderr*')))}", "w+")
+    # A session of its own: the signal goes to its process group, as a terminal's Ctrl-C does.
+    proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=err,
+                            start_new_session=True)
+    return proc, err
+
+
+@pytest.mark.slow
+def test_ctrl_c_and_sigterm_stop_the_pipeline_cleanly(tmp_path, imdb_dir):
+    """SIGINT to the process group during training, then SIGTERM to the resumed run: each exits
+    within 10 s (130, then 143) with the --resume line, the MLflow run KILLED, the Prefect flow
+    run Crashed, and no process of it left (the temporary Prefect API included)."""
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import time
+
+    import psutil
+    last = tmp_path / "run" / "checkpoints" / "last.safetensors"
+    for sig, code, extra in ((signal.SIGINT, 130, ()), (signal.SIGTERM, 143, ("--resume",))):
+        before = last.stat().st_mtime_ns if last.exists() else None
+        proc, err = _pipeline(tmp_path, imdb_dir, *extra)
+        deadline = time.monotonic() + 900
+        while not last.exists() or last.stat().st_mtime_ns == before:  # an epoch of this attempt
+            assert proc.poll() is None, open(err.name).read()[-3000:]
+            assert time.monotonic() < deadline, "no checkpoint written"
+            time.sleep(0.2)
+        family = psutil.Process(proc.pid).children(recursive=True)
+        assert family, "the temporary Prefect API should run beside the pipeline"
+        t = time.monotonic()
+        os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail(f"{sig.name}: still running 60 s later:\n{open(err.name).read()[-3000:]}")
+        seconds = time.monotonic() - t
+        stderr = open(err.name).read()
+        assert proc.returncode == code, stderr[-3000:]
+        assert seconds < 10, (sig.name, seconds)
+        lines = [ln for ln in stderr.splitlines() if ln.startswith("sentiment pipeline:")]
+        assert len(lines) == 1 and "--resume continues it" in lines[0], stderr[-3000:]
+        assert "Traceback" not in stderr
+        time.sleep(1)
+        left = [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        assert not left, [p.cmdline()[:4] for p in left]
+        with sqlite3.connect(tmp_path / "mlflow.db") as db:
+            status = dict(db.execute("select name, status from runs where name like "
+                                     "'%random-tiny%'").fetchall())
+        assert list(status.values()) == ["KILLED"], status  # one run, resumed, killed again
+        with sqlite3.connect(tmp_path / "prefect" / "prefect.db") as db:
+            states = [s for (s,) in db.execute("select state_type from flow_run")]
+        assert states and all(s == "CRASHED" for s in states), states
+
+
+# --- serving limits --------------------------------------------------------------------------
+
+def test_a_request_over_the_row_limit_is_refused_in_one_line(monkeypatch):
+    pytest.importorskip("mlflow")
+    from sentiment.tracking import pyfunc_model
+    monkeypatch.delenv(pyfunc_model.MAX_ROWS_SETTING, raising=False)
+    limit = pyfunc_model.MAX_ROWS
+    assert len(pyfunc_model.as_texts(["a review"] * limit)) == limit
+    with pytest.raises(pyfunc_model.InputRejected,
+                       match=rf"^a request holds at most {limit} texts, this one {limit + 1}; "):
+        pyfunc_model.as_texts(["a review"] * (limit + 1))
+    monkeypatch.setenv(pyfunc_model.MAX_ROWS_SETTING, "3")
+    with pytest.raises(pyfunc_model.InputRejected, match="at most 3 texts, this one 4"):
+        pyfunc_model.as_texts(["a review"] * 4)
+
+
+def test_large_requests_are_scored_in_chunks_with_the_same_results(monkeypatch):
+    """Chunking inside a request changes nothing in the answers, and memory is given back
+    after each request."""
+    pytest.importorskip("mlflow")
+    import pandas as pd
+
+    from sentiment.common import memory
+    from sentiment.tracking import pyfunc_model
+    seen, released = [], []
+
+    class Model:
+        def predict_proba(self, texts):
+            seen.append(len(texts))
+            return np.array([len(t) % 7 / 7 for t in texts])
+    monkeypatch.setattr(pyfunc_model, "CHUNK_ROWS", 4)
+    monkeypatch.setattr(memory, "release_free_memory", lambda: released.append(1))
+    m = pyfunc_model.SentimentPyfunc()
+    m.model = Model()
+    texts = [f"review {'x' * i}" for i in range(10)]
+    out = m.predict(None, pd.DataFrame({"text": texts}))
+    assert seen == [4, 4, 2] and released == [1]
+    assert out["probability"].tolist() == [len(t) % 7 / 7 for t in texts]
