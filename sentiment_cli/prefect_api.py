@@ -8,7 +8,8 @@ re-raises the signal with its default action, so no exit handler runs) and the s
 This one runs the same server (Prefect's own class and command) in a session of its own, so a
 terminal's Ctrl-C reaches only the command, which reports the flow run's end and then stops the
 server; the kernel stops it too if the command dies without a word (kill -9), through
-PR_SET_PDEATHSIG on Linux. With PREFECT_API_URL set, that server is used and nothing starts.
+PR_SET_PDEATHSIG on Linux. With PREFECT_API_URL set (or a test harness's API in place), that
+API is used and nothing starts.
 """
 
 from __future__ import annotations
@@ -65,10 +66,10 @@ def flush_prefect() -> None:
 def temporary_api() -> Iterator[str | None]:
     """Yield the API URL of a temporary server started for the block (None when
     PREFECT_API_URL names one); the server is stopped when the block ends, however it ends."""
-    if os.environ.get("PREFECT_API_URL"):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    if PREFECT_API_URL.value():  # set in the environment, or by a caller's settings context
         yield None
         return
-    from prefect.settings import PREFECT_API_URL, temporary_settings
     server = _server_class()(port=_free_port())
     try:
         server.start()

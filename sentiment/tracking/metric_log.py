@@ -144,6 +144,14 @@ class MetricLog:
         if self.clock() - self.failing_since >= self.outage_s:
             raise self.lost(f"training stopped {where}")
 
+    def drain(self, what: str, sleep=time.sleep) -> None:
+        """Send everything pending, waiting for the server up to the outage budget (nothing
+        is left to train meanwhile); TrackingLost saying `what` if it does not come back."""
+        while not self.send(force=True):
+            if self.clock() - self.failing_since >= self.outage_s:
+                raise self.lost(what)
+            sleep(min(RETRY_EVERY_S, self.outage_s))
+
     def lost(self, what: str) -> TrackingLost:
         away = 0.0 if self.failing_since is None else self.clock() - self.failing_since
         return TrackingLost(

@@ -154,9 +154,10 @@ def train_tracked(cfg, validation_report_dir: str | None = None,
     is the preset's); it is recorded as the run's ``run_dir`` tag and in ``mlflow_run.json``
     there. With `cfg.resume` the MLflow run of the interrupted training continues: metric
     points it already holds are not logged again, and the points an earlier attempt journaled
-but the server never received are sent (``metric_log``). An interrupted attempt (Ctrl-C, a stop)
-    ends its run KILLED, any other error FAILED, a killed process leaves it RUNNING; either
-    way the resumed training reopens that run and ends it FINISHED.
+    but the server never received are sent (``metric_log``). An interrupted attempt (Ctrl-C,
+    SIGTERM, a tracking server away for longer than ``tracking_outage_s``) ends its run KILLED,
+    any other error FAILED, a killed process leaves it RUNNING; either way the resumed training
+    reopens that run and ends it FINISHED.
     """
     with run_folder.owned(cfg) as cfg:
         return _train_tracked(cfg, validation_report_dir, tags)
@@ -227,8 +228,7 @@ def _train_tracked(cfg, validation_report_dir, tags) -> dict:
                  **{f"time/{k}": v for k, v in summary["timings"].items()}}
         # An attempt killed after logging these has them already (at step 0).
         metrics.add(final, 0)
-        if not metrics.send(force=True):
-            raise metrics.lost("the run's test metrics are not logged")
+        metrics.drain("the run's test metrics are not logged")
         mlflow.log_params({"parameters.total": summary["parameters"]["total"],
                            "parameters.trainable": summary["parameters"]["trainable"],
                            "device.resolved": summary["device"],
