@@ -265,6 +265,11 @@ def test_a_server_gone_mid_training_stops_at_a_checkpoint_and_resume_sends_every
 
 # --- Ctrl-C and SIGTERM during training ------------------------------------------------------
 
+def _default_sigint() -> None:
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _pipeline(tmp: Path, imdb_dir, *extra: str):
     import os
     import subprocess
@@ -282,8 +287,10 @@ def _pipeline(tmp: Path, imdb_dir, *extra: str):
            "--num-threads", "1", "--no-promote", *extra]
     err = open(tmp / f"stderr{len(list(tmp.glob('stderr*')))}", "w+")
     # A session of its own: the signal goes to its process group, as a terminal's Ctrl-C does.
+    # SIGINT as a terminal leaves it: a test run started in the background (CI) ignores it,
+    # and children inherit that.
     proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=err,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_default_sigint)
     return proc, err
 
 
