@@ -84,7 +84,10 @@ def probe_store(cfg, args) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     with interrupts.sigterm_raises():  # SIGTERM ends a command as Ctrl-C does (exit 143)
-        return _main(argv)
+        code = _main(argv)
+    if argv is None and code in (interrupts.EXIT_SIGINT, interrupts.EXIT_SIGTERM):
+        interrupts.exit_now(code)  # the program itself (not a caller's main([...])) was stopped
+    return code
 
 
 def _main(argv: list[str] | None) -> int:
