@@ -1,4 +1,5 @@
-"""The training flow `train-sentiment`: probe the registry → validate → warm the token cache →
+"""The training flow `train-sentiment`: probe the registry → check folders, disk and --resume's
+checkpoint → validate → warm the token cache →
 train the baseline → train → evaluate → register → promote (the candidate against the champion
 and the baseline, on the candidate's test set).
 
@@ -36,6 +37,7 @@ from sentiment.contract.validation import ensure_valid
 from sentiment.training import run_folder
 from tasks import (
     champion_history,
+    check_before_work,
     evaluate_model,
     probe_registry,
     promote_model,
@@ -155,6 +157,9 @@ def stages(cfg: Config, promote: bool, train_processes: Optional[int] = None) ->
     # The tracking store first: an unreachable server fails the run in seconds, not after
     # validation, tokenization and training.
     probe_registry(cfg)
+    # Then what the config alone can say: a full disk or a --resume without a checkpoint stops
+    # the run here, before validation and the baseline.
+    check_before_work(cfg)
     cfg = run_folder.resolve(cfg)  # this run's own folder: concurrent runs never share one
     publish_settings(cfg)
 

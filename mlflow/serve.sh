@@ -28,6 +28,9 @@ fi
 export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-sqlite:///$HERE/mlflow.db}"
 export MLFLOW_ALLOW_PICKLE_DESERIALIZATION="${MLFLOW_ALLOW_PICKLE_DESERIALIZATION:-false}"
 export MLFLOW_DISABLE_TELEMETRY="${MLFLOW_DISABLE_TELEMETRY:-true}"
+# The request-time budget: a request of the model's maximum rows (2,000 texts) fits it on 2 CPU
+# cores (mlflow/README.md, "Limits").
+export MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT="${MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT:-120}"
 # The scoring server execs uvicorn by name: the environment's bin folder goes first on PATH.
 export PATH="$(dirname "$MLFLOW_BIN"):$PATH"
 

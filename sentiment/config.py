@@ -139,6 +139,9 @@ class Config:
                                   "in training, exactly as in the homework.",
                             resume=True)
     cache_dir: str = _f("cache", "Directory for the tokenization and encoder-state caches.")
+    rebuild_damaged_caches: bool = _f(True, "A cache entry that fails its checksum or shape "
+                                            "check is reported, removed and built again; off: "
+                                            "the run stops there, before training.")
 
     # --- run control --------------------------------------------------------------------
     resume: bool = _f(False, "Continue an interrupted run from the last checkpoint in run_dir.")
@@ -198,6 +201,10 @@ class Config:
     tracking_max_retries: int = _f(2, "Retries of a failed request to an HTTP tracking server "
                                       "(MLFLOW_HTTP_REQUEST_MAX_RETRIES when the environment does "
                                       "not set it).")
+    tracking_outage_s: float = _f(120.0, "Seconds metric logging may keep failing (points kept "
+                                         "and re-sent) before training stops at its next "
+                                         "checkpoint; --resume re-sends what the server never "
+                                         "received.")
     probe_timeout_s: float = _f(5.0, "Seconds the registry probe waits for the tracking store "
                                      "before any work starts.")
     promotion_lock_timeout_s: float = _f(120.0, "Seconds a promotion waits for another promotion "
@@ -285,7 +292,8 @@ class Config:
             problems.append(f"lr must be > 0, got {self.lr}")
         if not 0.0 <= self.balance_low <= self.balance_high <= 1.0:
             problems.append("balance band must satisfy 0 <= balance_low <= balance_high <= 1")
-        for n in ("tracking_timeout_s", "probe_timeout_s", "promotion_lock_timeout_s"):
+        for n in ("tracking_timeout_s", "probe_timeout_s", "promotion_lock_timeout_s",
+                  "tracking_outage_s"):
             if getattr(self, n) <= 0:
                 problems.append(f"{n} must be > 0, got {getattr(self, n)}")
         if self.tracking_max_retries < 0:

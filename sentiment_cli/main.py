@@ -11,6 +11,7 @@ from sentiment_cli import (
     champion,
     evaluate,
     info,
+    interrupts,
     pipeline,
     predict,
     promote,
@@ -85,6 +86,14 @@ def probe_store(cfg, args) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    with interrupts.sigterm_raises():  # SIGTERM ends a command as Ctrl-C does (exit 143)
+        code = _main(argv)
+    if argv is None and code in (interrupts.EXIT_SIGINT, interrupts.EXIT_SIGTERM):
+        interrupts.exit_now(code)  # the program itself (not a caller's main([...])) was stopped
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     args = parse(argv)
     quiet_third_party_bars()
     handler = logging.StreamHandler()
@@ -106,10 +115,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"sentiment {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         print(f"sentiment {args.command}: interrupted; `--run-dir RUN_FOLDER --resume` "
               "continues it from its last checkpoint", file=sys.stderr)
-        return 130
+        return interrupts.exit_code(e)
 
 
 if __name__ == "__main__":

@@ -35,25 +35,60 @@ def add_parser(sub) -> None:
 
 
 def run(cfg: Config, args) -> int:
+    # Before Prefect starts (its temporary API alone takes seconds): a full disk or a --resume
+    # without a readable checkpoint is said in one line, in seconds.
+    from sentiment.tracking.store import store_needs
+    from sentiment.training import run_folder
+    from sentiment.training.preflight import check_before_work
+    check_before_work(cfg, store_needs(cfg))
     # The temporary API's telemetry write races the flow for its SQLite lock and would phone
     # home; a user who wants it sets the variable.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # The first start on a machine creates and migrates the API's database, which can take
     # longer than Prefect's 20 s default on a small busy machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    # The run's own folder is made here, so that an interruption can name it.
+    made = run_folder.is_preset_root(cfg)
+    cfg = run_folder.resolve(cfg)
+    if made:
+        print(f"Run folder: {_command(cfg.run_dir)}")
     from flows.params import params_for
     from flows.train import train_sentiment
     from sentiment.contract.validation import ValidationError
+    from sentiment_cli.interrupts import exit_code
+    from sentiment_cli.prefect_api import temporary_api
 
     t = time.perf_counter()
     try:
-        summary = train_sentiment(**params_for(train_sentiment.fn, cfg,
-                                               promote=not args.no_promote))
+        with temporary_api():
+            summary = train_sentiment(**params_for(train_sentiment.fn, cfg,
+                                                   promote=not args.no_promote))
     except ValidationError as e:
         print(f"sentiment pipeline: stopped before training: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt as e:
+        print(interrupted_line(cfg, e), file=sys.stderr)
+        return exit_code(e)
+    finally:
+        if made:
+            run_folder.remove_if_empty(Path(cfg.run_dir))
     print(report(summary, time.perf_counter() - t, explicit_store=bool(cfg.tracking_uri)))
     return 0
+
+
+def interrupted_line(cfg: Config, e: KeyboardInterrupt) -> str:
+    """One line: what stopped the run, and the command that continues it when a checkpoint
+    was written (else that there is nothing to continue)."""
+    from sentiment.training.checkpoints import interrupted_run
+    from sentiment_cli.interrupts import Terminated
+    what = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
+    state = interrupted_run(cfg.run_dir) if Path(cfg.run_dir).is_dir() else None
+    if state is None:
+        return (f"sentiment pipeline: {what} before the first checkpoint; nothing to continue, "
+                "run the same command again")
+    return (f"sentiment pipeline: {what} after epoch {state['epoch']} of "
+            f"{state['config'].get('epochs')}; the same command with --run-dir "
+            f"{_command(cfg.run_dir)} --resume continues it")
 
 
 def _command(path: str) -> str:

@@ -2,11 +2,17 @@
 
 The cache is keyed by an explicit fingerprint (tokenizer vocab hash, max length, truncation,
 the split's content hash): `datasets` cannot hash a tokenizer stably by itself.
+
+Beside each cache file, ``<file>.sum.json`` records its size, SHA-256 and row count, written
+once the file is complete. A cache file that does not match it (overwritten, truncated,
+unreadable, or without a record) is reported in one line naming it, removed and tokenized
+again; with ``rebuild=False`` that raises ``checksums.Damaged`` instead.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -15,6 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sentiment.common import checksums
+from sentiment.common.checksums import Damaged
+from sentiment.common.files import atomic_write_text
 from sentiment.encoding.encoders import tokenizer_hash
 
 log = logging.getLogger(__name__)
@@ -77,8 +86,9 @@ def fingerprint(tok_hash: str, max_length: int, strategy: str, data_hash: str) -
 
 def tokenize_frame(df: pd.DataFrame, tokenizer, max_length: int, strategy: str,
                    cache_dir: str | Path | None = None, name: str = "split",
-                   tok_hash: str | None = None) -> TokenizedSplit:
-    """`tok_hash`: the tokenizer's `tokenizer_hash`, when the caller has it already."""
+                   tok_hash: str | None = None, rebuild: bool = True) -> TokenizedSplit:
+    """`tok_hash`: the tokenizer's `tokenizer_hash`, when the caller has it already. `rebuild`:
+    a damaged cache file is removed and tokenized again (off: Damaged is raised)."""
     t0 = time.perf_counter()
     fp = fingerprint(tok_hash or tokenizer_hash(tokenizer), max_length, strategy, frame_hash(df))
     if cache_dir is not None:
@@ -91,21 +101,41 @@ def tokenize_frame(df: pd.DataFrame, tokenizer, max_length: int, strategy: str,
         out = TokenizedSplit([np.asarray(x, dtype=np.int32) for x in ids],
                              df["label"].to_numpy(np.int64), fp)
     else:
-        out = _tokenize_with_datasets(df, tokenizer, max_length, strategy, Path(cache_dir), name, fp)
+        out = _tokenize_with_datasets(df, tokenizer, max_length, strategy, Path(cache_dir), name,
+                                      fp, rebuild)
     out.seconds = time.perf_counter() - t0
     return out
 
 
-def _tokenize_with_datasets(df, tokenizer, max_length, strategy, cache_dir: Path, name, fp):
+def record_path(cache_file: Path) -> Path:
+    return cache_file.with_name(cache_file.name + ".sum.json")
+
+
+def check_cache_file(cache_file: Path, rows: int) -> None:
+    """Damaged (naming the file) unless `cache_file` matches its record and holds `rows` rows."""
+    try:
+        recorded = json.loads(record_path(cache_file).read_text())
+    except FileNotFoundError:
+        raise Damaged(f"{cache_file} has no checksum record (written before caches kept one, "
+                      "or by a tokenization that did not finish)") from None
+    except (OSError, ValueError) as e:
+        raise Damaged(f"{record_path(cache_file)} is unreadable ({e})") from None
+    if recorded.get("rows") != rows:
+        raise Damaged(f"{cache_file} records {recorded.get('rows')} rows, the split has {rows}")
+    checksums.check(cache_file, recorded)
+
+
+def discard_cache_file(cache_file: Path) -> None:
+    for p in (record_path(cache_file), cache_file):
+        p.unlink(missing_ok=True)
+
+
+def _load_or_map(ds, tokenizer, max_length, strategy, cache_file: Path, name, fp):
     import datasets
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    cache_file = cache_dir / f"tokens-{name}-{fp}.arrow"
-    hit = cache_file.exists()
-    ds = datasets.Dataset.from_pandas(df[["text", "label"]], preserve_index=False)
     progress = datasets.utils.logging.is_progress_bar_enabled()
     datasets.utils.logging.disable_progress_bar()
     try:
-        ds = ds.map(
+        return ds.map(
             lambda batch: {"input_ids": encode_texts(tokenizer, batch["text"], max_length, strategy)},
             batched=True, batch_size=1000, remove_columns=["text"],
             cache_file_name=str(cache_file), new_fingerprint=fp, load_from_cache_file=True,
@@ -114,6 +144,28 @@ def _tokenize_with_datasets(df, tokenizer, max_length, strategy, cache_dir: Path
     finally:
         if progress:
             datasets.utils.logging.enable_progress_bar()
+
+
+def _tokenize_with_datasets(df, tokenizer, max_length, strategy, cache_dir: Path, name, fp,
+                            rebuild: bool = True):
+    import datasets
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache_file = cache_dir / f"tokens-{name}-{fp}.arrow"
+    hit = cache_file.exists()
+    if hit:
+        try:
+            check_cache_file(cache_file, len(df))
+        except Damaged as e:
+            if not rebuild:
+                raise Damaged(f"token cache: {e}; remove it or allow rebuilding") from None
+            log.warning("token cache: %s; the file is removed and tokenized again", e)
+            discard_cache_file(cache_file)
+            hit = False
+    ds = datasets.Dataset.from_pandas(df[["text", "label"]], preserve_index=False)
+    ds = _load_or_map(ds, tokenizer, max_length, strategy, cache_file, name, fp)
+    if not hit:  # the file is complete now: record what it holds
+        atomic_write_text(record_path(cache_file),
+                          json.dumps({**checksums.record(cache_file), "rows": len(df)}) + "\n")
     log.info("tokenize %s: %s (%s)", name, "cache hit" if hit else "computed", cache_file)
     col = ds.with_format("numpy")["input_ids"]
     ids = [np.asarray(x, dtype=np.int32) for x in col]
@@ -124,7 +176,7 @@ def tokenize_splits(splits, tokenizer, cfg, cache: bool = True) -> dict[str, Tok
     cache_dir = Path(cfg.cache_dir) / "tokens" if cache else None
     tok_hash = tokenizer_hash(tokenizer)  # ~0.14 s for a 30k vocab: once, not per split
     return {name: tokenize_frame(df, tokenizer, cfg.max_length, cfg.truncation, cache_dir, name,
-                                 tok_hash)
+                                 tok_hash, rebuild=cfg.rebuild_damaged_caches)
             for name, df in splits.items()}
 
 

@@ -9,6 +9,8 @@ fine-tuned), each written atomically.
                             as in the base encoder's state dict, which the preprocessing spec
                             names; loading puts them over the base encoder's
 
+A finished training run adds ``checksums.json`` (each file's size and SHA-256, the blend's files
+included); loading checks every file against it, and the registered MLflow model carries it.
 A training run keeps it at ``RUN_DIR/model`` (``runs/<preset>/latest/model`` for the newest run of
 a preset); the registered MLflow model carries the folder as is.
 What the run measured (data fingerprint, resolved precision, metrics) is in ``RUN_DIR/metrics.json``.
@@ -21,6 +23,7 @@ from pathlib import Path
 
 from torch import nn
 
+from sentiment.common.checksums import CHECKSUMS, DIGEST, check_folder, checked_tensors, tensors_digest
 from sentiment.encoding import preprocessing
 from sentiment.encoding.preprocessing import Preprocessing
 from sentiment.model import heads
@@ -32,17 +35,13 @@ ENCODER_LAYERS = "encoder_layers.safetensors"
 
 
 def save_weights(path: str | Path, module: nn.Module) -> None:
-    """A module's state dict as safetensors, atomically replaced (no pickle, no torn file)."""
-    from safetensors.torch import save_file
-
-    from sentiment.common.files import atomic_path
-    with atomic_path(path) as tmp:
-        save_file({k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}, str(tmp))
+    """A module's state dict as safetensors, atomically replaced (no pickle, no torn file),
+    with the digest of its tensors in its metadata."""
+    save_tensors(path, module.state_dict())
 
 
 def load_weights(path: str | Path, module: nn.Module) -> None:
-    from safetensors.torch import load_file
-    module.load_state_dict(load_file(str(path)))
+    module.load_state_dict(checked_tensors(path))
 
 
 def save(head: nn.Module, directory: str | Path, spec: Preprocessing,
@@ -50,6 +49,8 @@ def save(head: nn.Module, directory: str | Path, spec: Preprocessing,
     """`encoder_state`: the fine-tuned encoder layers (None or empty: the encoder was frozen)."""
     from sentiment.common.files import atomic_write_text
     d = Path(directory)
+    # The folder's files change now: an earlier record of them would call them damaged.
+    (d / CHECKSUMS).unlink(missing_ok=True)
     if encoder_state:
         save_tensors(d / ENCODER_LAYERS, encoder_state, {"base_encoder": spec.encoder})
     elif (d / ENCODER_LAYERS).exists():
@@ -67,9 +68,9 @@ def save_tensors(path: str | Path, tensors: dict, metadata: dict | None = None) 
     from safetensors.torch import save_file
 
     from sentiment.common.files import atomic_path
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     with atomic_path(path) as tmp:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp),
-                  metadata=metadata)
+        save_file(tensors, str(tmp), metadata={**(metadata or {}), DIGEST: tensors_digest(tensors)})
 
 
 def save_trained(path: str | Path, model) -> None:
@@ -85,10 +86,8 @@ def save_trained(path: str | Path, model) -> None:
 
 
 def load_trained(path: str | Path, model) -> None:
-    from safetensors.torch import load_file
-
     from sentiment.model.encoder_layers import load_trained_state
-    tensors = load_file(str(path))
+    tensors = checked_tensors(path)
     if not any(k.startswith("head.") for k in tensors):
         model.head.load_state_dict(tensors)
         return
@@ -100,13 +99,11 @@ def load_trained(path: str | Path, model) -> None:
 def load_encoder_layers(directory: str | Path, encoder) -> int:
     """Put a model folder's fine-tuned layers over `encoder` (its base encoder, loaded by name or
     from an exported copy). Returns how many tensors it replaced; 0 for a frozen-encoder model."""
-    from safetensors.torch import load_file
-
     from sentiment.model.encoder_layers import load_trained_state
     path = Path(directory) / ENCODER_LAYERS
     if not path.exists():
         return 0
-    tensors = load_file(str(path))
+    tensors = checked_tensors(path)
     load_trained_state(encoder, tensors, str(path))
     return len(tensors)
 
@@ -136,6 +133,9 @@ def load_head(directory: str | Path) -> nn.Module:
 
 
 def load(path: str | Path) -> tuple[nn.Module, Preprocessing]:
-    """(head, preprocessing spec) of a model folder or of the run directory holding one."""
+    """(head, preprocessing spec) of a model folder or of the run directory holding one, once
+    every file its checksums.json lists matches (``checksums.Damaged`` names the first that
+    does not)."""
     d = locate(path)
+    check_folder(d)
     return load_head(d), preprocessing.load(d)

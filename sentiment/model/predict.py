@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sentiment.common.checksums import check_folder
 from sentiment.common.compute import encoder_autocast, resolve_encoder_precision, select_device
 from sentiment.common.texts import checked_texts
 from sentiment.config import DECISION_THRESHOLD, default
@@ -66,6 +67,7 @@ class SentimentModel:
         per device, as in training)."""
         head, spec = model_folder.load(model_dir)
         if encoder_dir:
+            check_folder(encoder_dir)  # a registered model's exported encoder records its files
             encoder, tokenizer, _ = encoders.load_encoder(str(encoder_dir))
         else:
             encoder, tokenizer, _ = encoders.load_encoder(spec.encoder, spec.encoder_revision)

@@ -8,6 +8,7 @@ two accuracies were measured on the same reviews.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 import time
@@ -40,6 +41,7 @@ from sentiment.tracking.names import (
     VERSION_TEST_SET,
     format_accuracy,
 )
+from sentiment.tracking.run_end import end_run, status_for
 from sentiment.tracking.run_tags import run_tags
 from sentiment.tracking.store import connect, ensure_experiment, tracking_uri
 from sentiment.tracking.training_run import log_datasets
@@ -116,6 +118,17 @@ BASELINE_DESCRIPTION = (
     "`text` column; output: `probability` (P(positive)) and `label`.")
 
 
+@contextlib.contextmanager
+def _killed_when_interrupted(mlflow):
+    """MLflow's run context ends any raised run FAILED; an interrupted one is KILLED."""
+    try:
+        yield
+    except BaseException as e:
+        if status_for(e) == "KILLED":
+            end_run(mlflow, "KILLED")
+        raise
+
+
 def train_baseline(cfg, tags: dict[str, str] | None = None) -> dict:
     """Fit and test the baseline on cfg's splits (those the training run uses), log it as its
     own MLflow run in cfg.experiment and register it as a new version of
@@ -140,7 +153,7 @@ def train_baseline(cfg, tags: dict[str, str] | None = None) -> dict:
     run_name = f"{cfg.preset}-baseline-{time.strftime('%Y%m%d-%H%M%S')}"
     # Seconds long: system metrics would record nothing but the sampler's start-up.
     with mlflow.start_run(experiment_id=exp_id, run_name=run_name,
-                          log_system_metrics=False) as run:
+                          log_system_metrics=False) as run, _killed_when_interrupted(mlflow):
         run_id = run.info.run_id
         mlflow.set_tags(_tags(cfg, splits, res, tags))
         fields = {**baseline_fields(cfg), "preset": cfg.preset,

@@ -12,9 +12,16 @@ running this file, so a machine without this repository can load the model.
 Input: a DataFrame with a string column ``text`` (a list of strings or one string also works).
 Output: a DataFrame with ``probability`` (P(positive)) and ``label`` (``pos``/``neg``).
 
-Bad input (no ``text`` column, a text that is not a string, an empty text, no rows) is refused
-with ``InputRejected``: an MLflow INVALID_PARAMETER_VALUE error, which `mlflow models serve`
-answers with HTTP 400 and the one-line reason, no stack trace.
+Bad input (no ``text`` column, a text that is not a string, an empty text, no rows, more than
+``MAX_ROWS`` rows) is refused with ``InputRejected``: an MLflow INVALID_PARAMETER_VALUE error,
+which `mlflow models serve` answers with HTTP 400 and the one-line reason, no stack trace.
+
+Limits, for a server whose memory and answer time do not depend on what clients send: at most
+``MAX_ROWS`` texts per request (``SENTIMENT_MAX_ROWS`` on the server changes it); the texts are
+tokenized and scored ``CHUNK_ROWS`` at a time, and the freed memory is given back after each
+request (``release_free_memory``), so a large request leaves no larger process behind. The
+request-time budget is the scoring server's (``MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT``;
+`mlflow/serve.sh` sets 120 s), which ``MAX_ROWS`` reviews fit (mlflow/README.md, "Limits").
 """
 
 from __future__ import annotations
@@ -32,6 +39,17 @@ from sentiment.config import DECISION_THRESHOLD
 from sentiment.tracking.names import BASELINE_ARTIFACT, ENCODER_ARTIFACT, HEAD_ARTIFACT
 
 TEXT_COLUMN = "text"
+MAX_ROWS = 2_000         # texts per request, unless SENTIMENT_MAX_ROWS says otherwise
+MAX_ROWS_SETTING = "SENTIMENT_MAX_ROWS"
+CHUNK_ROWS = 256         # texts tokenized and scored at a time inside one request
+
+
+def max_rows() -> int:
+    value = os.environ.get(MAX_ROWS_SETTING)
+    try:
+        return int(value) if value else MAX_ROWS
+    except ValueError:
+        return MAX_ROWS
 
 
 class InputRejected(mlflow.exceptions.MlflowException):
@@ -90,6 +108,10 @@ def as_texts(model_input) -> list[str]:
             raise InputRejected(f"input must be texts; got {type(model_input).__name__}") from None
     if not texts:
         raise InputRejected("input has no texts")
+    limit = max_rows()
+    if len(texts) > limit:
+        raise InputRejected(f"a request holds at most {limit} texts, this one {len(texts)}; "
+                            f"send them in requests of {limit} or fewer")
     for i, t in enumerate(texts):
         if not isinstance(t, str):
             raise InputRejected(f"{TEXT_COLUMN} must be a string; item {i} is "
@@ -121,8 +143,16 @@ class SentimentPyfunc(PythonModel):
     def predict(self, context, model_input: pd.DataFrame,
                 params: Optional[dict[str, Any]] = None) -> pd.DataFrame:
         import numpy as np
+
+        from sentiment.common.memory import release_free_memory
         threshold = float((params or {}).get("threshold", DECISION_THRESHOLD))
-        probs = self.model.predict_proba(as_texts(model_input)).astype(np.float64)
+        texts = as_texts(model_input)
+        try:
+            probs = np.concatenate([
+                np.asarray(self.model.predict_proba(texts[i:i + CHUNK_ROWS]), dtype=np.float64)
+                for i in range(0, len(texts), CHUNK_ROWS)])
+        finally:
+            release_free_memory()
         return pd.DataFrame({"probability": probs,
                              "label": np.where(probs >= threshold, "pos", "neg")})
 

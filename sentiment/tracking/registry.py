@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from sentiment.blend.fit import PARTS
+from sentiment.common.checksums import check_folder, seal_folder
 from sentiment.encoding import preprocessing
 from sentiment.tracking import checksums
 from sentiment.tracking.data_profile import profile_training_run
@@ -170,8 +171,12 @@ def _logged_model_of_run(client, run):
 
 
 def _log_model(mlflow, client, run, head_dir: Path, spec, fingerprint: str):
+    # The model is registered only as it was written (its checksums.json is logged with it);
+    # the exported encoder gets its own record, which loading checks.
+    check_folder(head_dir)
     with tempfile.TemporaryDirectory() as tmp:
         enc_dir = export_encoder(spec.encoder, spec.encoder_revision, Path(tmp) / ENCODER_ARTIFACT)
+        seal_folder(enc_dir)
         info = log_pyfunc(mlflow, run.info.run_id,
                           {HEAD_ARTIFACT: str(head_dir), ENCODER_ARTIFACT: str(enc_dir)},
                           pip_requirements(), step=_unused_step(client, run),

@@ -54,6 +54,17 @@ def artifact_root(uri: str) -> str | None:
     return (db.parent / "artifacts").as_uri() if db else None
 
 
+def store_needs(cfg) -> dict:
+    """{(label, folder): bytes} a pipeline run adds to a local store: one registered version
+    carries its own copy of the encoder, the model and the baseline (~10 MB). A server's store
+    is the server's business (empty)."""
+    from sentiment.training.preflight import encoder_shape
+    db = sqlite_path(tracking_uri(cfg))
+    if db is None:
+        return {}
+    return {("model store in", str(db.parent)): encoder_shape(cfg)[2] + 10_000_000}
+
+
 def import_mlflow():
     """The mlflow module, or a one-line error saying how to get it."""
     # Opt out of usage telemetry unless the user chose otherwise: training hosts are often

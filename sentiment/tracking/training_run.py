@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sentiment.common.files import atomic_write_text
 from sentiment.tracking import provenance
+from sentiment.tracking.metric_log import JOURNAL, MetricLog, present_points
 from sentiment.tracking.names import (
     CONFIG_ARTIFACT,
     DATA_FINGERPRINT,
@@ -27,9 +28,16 @@ from sentiment.tracking.names import (
     SLICE_TABLE,
     TEST_METRICS,
 )
+from sentiment.tracking.run_end import end_run, status_for
 from sentiment.tracking.run_ref import RUN_REF, run_dir_of
 from sentiment.tracking.run_tags import run_tags
-from sentiment.tracking.store import connect, ensure_experiment, tracking_uri
+from sentiment.tracking.store import (
+    StoreUnavailable,
+    connect,
+    ensure_experiment,
+    probe,
+    tracking_uri,
+)
 from sentiment.training import distributed
 
 log = logging.getLogger(__name__)
@@ -109,43 +117,39 @@ def _resumable_run(cfg, client, uri: str) -> str | None:
         return None
 
 
-def _last_steps(client, run_id: str) -> dict:
-    """Each metric's last logged step in run `run_id`: a resumed training repeats the steps
-    after its checkpoint, which the run already holds up to the interruption."""
-    run = client.get_run(run_id)
-    return {key: max((m.step for m in client.get_metric_history(run_id, key)), default=-1)
-            for key in run.data.metrics}
-
-
 class _Hooks:
-    """Training callbacks that log to the active run. A failed write (a flaky server) costs
-    that data point, not the training. Points at or below a metric's `last_steps` entry are
-    already in the run (a resumed training) and are skipped."""
+    """Training callbacks that log to the run through its MetricLog: a flaky server costs
+    retries, not points; a server gone for longer than ``tracking_outage_s`` stops training
+    at the next checkpoint (after the epoch's points are journaled)."""
 
-    def __init__(self, mlflow, last_steps: dict | None = None):
-        self.mlflow = mlflow
-        self.warned = False
-        self.last_steps = last_steps or {}
-
-    def _log(self, metrics: dict, step: int) -> None:
-        metrics = {k: v for k, v in metrics.items() if step > self.last_steps.get(k, -1)}
-        if not metrics:
-            return
-        try:
-            self.mlflow.log_metrics(metrics, step=step)
-        except Exception as e:
-            if not self.warned:
-                log.warning("MLflow metric logging failed (training continues): %s", e)
-                self.warned = True
+    def __init__(self, metrics: MetricLog):
+        self.metrics = metrics
 
     def on_step(self, step: int, m: dict) -> None:
-        self._log({"step/train_loss": m["train_loss"], "step/train_acc": m["train_acc"]}, step)
+        self.metrics.add({"step/train_loss": m["train_loss"], "step/train_acc": m["train_acc"]},
+                         step)
 
     def on_epoch(self, epoch: int, rec: dict) -> None:
         # The "epoch/" prefix groups these curves first in the UI's chart view.
-        self._log({f"epoch/{k}": rec[k] for k in ("train_loss", "train_acc", "val_loss",
-                                                   "val_acc", "epoch_seconds",
-                                                   "train_tokens_per_s")}, epoch)
+        self.metrics.add({f"epoch/{k}": rec[k] for k in ("train_loss", "train_acc", "val_loss",
+                                                          "val_acc", "epoch_seconds",
+                                                          "train_tokens_per_s")}, epoch)
+        self.metrics.safe_point(f"after epoch {epoch}, its checkpoint saved")
+
+
+def _lost_server(e: BaseException, uri: str, cfg, metrics: MetricLog | None):
+    """A TrackingLost for an error that came from the tracking server being away (it does not
+    answer the probe now), else None: the error is the error."""
+    if not isinstance(e, Exception) or isinstance(e, StoreUnavailable) or metrics is None:
+        return None
+    try:
+        probe(uri, cfg.probe_timeout_s)
+    except StoreUnavailable:
+        metrics.cause = metrics.cause or " ".join(str(e).split())[:160]
+        if metrics.failing_since is None:
+            metrics.failing_since = metrics.clock()
+        return metrics.lost("the run stopped")
+    return None
 
 
 def train_tracked(cfg, validation_report_dir: str | None = None,
@@ -163,9 +167,11 @@ def train_tracked(cfg, validation_report_dir: str | None = None,
     The run folder is this run's own (see ``run_folder.owned``: a new one when `cfg.run_dir`
     is the preset's); it is recorded as the run's ``run_dir`` tag and in ``mlflow_run.json``
     there. With `cfg.resume` the MLflow run of the interrupted training continues: metric
-    points it already holds are not logged again. An interrupted attempt (Ctrl-C, a stop)
-    ends its run KILLED, any other error FAILED, a killed process leaves it RUNNING; either
-    way the resumed training reopens that run and ends it FINISHED.
+    points it already holds are not logged again, and the points an earlier attempt journaled
+    but the server never received are sent (``metric_log``). An interrupted attempt (Ctrl-C,
+    SIGTERM, a tracking server away for longer than ``tracking_outage_s``) ends its run KILLED,
+    any other error FAILED, a killed process leaves it RUNNING; either way the resumed training
+    reopens that run and ends it FINISHED.
     Under torchrun, rank 0 alone opens, logs and ends the run; the other ranks train their
     share of each batch, never touch MLflow, and return None.
     """
@@ -190,12 +196,23 @@ def _train_tracked(cfg, validation_report_dir, tags) -> dict:
     einfo = provenance.encoder_info(cfg.encoder, cfg.encoder_revision)
     resume_id = _resumable_run(cfg, client, uri)
     run_name = f"{cfg.preset}-{cfg.encoder.rsplit('/', 1)[-1]}-{time.strftime('%Y%m%d-%H%M%S')}"
-    hooks = _Hooks(mlflow, _last_steps(client, resume_id) if resume_id else None)
+    # A resumed run holds the points logged before the interruption: none is sent twice.
+    present = present_points(client, resume_id) if resume_id else set()
+    if not resume_id:  # a new MLflow run: an earlier run's journal in this folder is not its
+        (Path(cfg.run_dir) / JOURNAL).unlink(missing_ok=True)
     run = mlflow.start_run(run_id=resume_id, experiment_id=None if resume_id else exp_id,
                            run_name=None if resume_id else run_name,
                            log_system_metrics=system_metrics_enabled())
+    metrics = None
     try:
         run_id = run.info.run_id
+        metrics = MetricLog(client, run_id, uri, cfg.run_dir, cfg.tracking_outage_s, present)
+        hooks = _Hooks(metrics)
+        if resume_id:
+            sent = metrics.replay()
+            if sent:
+                log.warning("re-sent %d metric points the tracking server had not received "
+                            "(from %s)", sent, metrics.journal_path)
         atomic_write_text(Path(cfg.run_dir) / RUN_REF, json.dumps(
             {"run_id": run_id, "tracking_uri": uri, "experiment_id": exp_id}))
         if resume_id:
@@ -231,7 +248,8 @@ def _train_tracked(cfg, validation_report_dir, tags) -> dict:
                  "best_epoch": summary["best_epoch"], "best_val_loss": summary["best_val_loss"],
                  **{f"time/{k}": round(v, 3) for k, v in summary["timings"].items()}}
         # An attempt killed after logging these has them already (at step 0).
-        mlflow.log_metrics({k: v for k, v in final.items() if k not in hooks.last_steps})
+        metrics.add(final, 0)
+        metrics.drain("the run's test metrics are not logged")
         mlflow.log_params({"parameters.total": summary["parameters"]["total"],
                            "parameters.trainable": summary["parameters"]["trainable"],
                            "device.resolved": summary["device"],
@@ -240,24 +258,20 @@ def _train_tracked(cfg, validation_report_dir, tags) -> dict:
         if validation_report_dir:
             _log_validation_report(mlflow, validation_report_dir)
     except BaseException as e:
-        # KILLED: interrupted, --resume continues this run; FAILED: an error to look at.
-        interrupted = isinstance(e, (KeyboardInterrupt, SystemExit))
-        _end_run(mlflow, "KILLED" if interrupted else "FAILED")
+        # KILLED: interrupted (Ctrl-C, SIGTERM, the server gone), --resume continues this run;
+        # FAILED: an error.
+        lost = _lost_server(e, uri, cfg, metrics)
+        end_run(mlflow, status_for(lost or e))
+        if lost is not None:
+            raise lost from None
         raise
-    _end_run(mlflow, "FINISHED")
+    end_run(mlflow, status_for(None))
     return {"run_id": run_id, "experiment_id": exp_id, "tracking_uri": uri,
             "run_dir": summary["run_dir"], "test_accuracy": t["accuracy"], "test_f1": t["f1"],
             "parts": {p: m["accuracy"] for p, m in summary.get("parts", {}).items()},
             "best_epoch": summary["best_epoch"], "data_fingerprint": dinfo["fingerprint"],
             "split_sizes": dinfo["split_sizes"],
             "timings": {k: round(v, 2) for k, v in summary["timings"].items()}}
-
-
-def _end_run(mlflow, status: str) -> None:
-    try:
-        mlflow.end_run(status)
-    except Exception as e:  # the store went away: the run stays RUNNING, --resume reopens it
-        log.warning("could not mark the MLflow run %s: %s", status, e)
 
 
 def _log_validation_report(mlflow, path: str) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from sentiment.common.checksums import DIGEST, Damaged, tensors_digest
 from sentiment.common.files import atomic_path, temp_prefix
 from sentiment.config import resume_keys
 from sentiment.model.bert_gru import GRUHead
@@ -69,7 +70,8 @@ def save_checkpoint(path: Path, head: GRUHead, opt, state: dict,
     tensors["rng.torch"] = torch.get_rng_state()
     if torch.cuda.is_available():
         tensors["rng.cuda"] = torch.cuda.get_rng_state()
-    meta = {"state": json.dumps(state), "optimizer": json.dumps(opt_meta), **extra_meta}
+    meta = {"state": json.dumps(state), "optimizer": json.dumps(opt_meta), **extra_meta,
+            DIGEST: tensors_digest(tensors)}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
         _keep_as_previous(path)
@@ -144,14 +146,16 @@ def check_resumable(path: Path, cfg) -> None:
 
 
 def verify(path: Path) -> dict:
-    """Read a whole checkpoint (every tensor, both metadata entries) and return its loop
-    state; any damage (a truncated or overwritten file) raises."""
+    """Read a whole checkpoint (every tensor, both metadata entries, the tensors' recorded
+    checksum) and return its loop state; any damage (a truncated or overwritten file) raises."""
     from safetensors import safe_open
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
         names = list(f.keys())
-        for k in names:
-            f.get_tensor(k)
+        tensors = {k: f.get_tensor(k) for k in names}
+    if DIGEST in meta and tensors_digest(tensors) != meta[DIGEST]:
+        raise Damaged(f"{path} does not match its checksum (its tensors changed after it was "
+                      "written)")
     state = json.loads(meta["state"])
     json.loads(meta["optimizer"])
     if "rng.torch" not in names or not any(k.startswith("head.") for k in names):

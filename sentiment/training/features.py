@@ -92,7 +92,7 @@ def build_features(cfg, encoder, run_encoder, encoder_spec, pad_id: int, tokens:
                 run_encoder, tok, encoder_id=enc_id, cache_dir=cfg.cache_dir, device=device,
                 precision=precision, pad_id=pad_id, progress=cfg.progress, name=name,
                 meta={"encoder": cfg.encoder, "split": name},
-                layer=None if frozen else start)
+                layer=None if frozen else start, rebuild=cfg.rebuild_damaged_caches)
             cache_info[name] = info
             features[name] = CachedFeatures(store, labels[name], device, precision)
     else:

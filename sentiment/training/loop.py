@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sentiment.common.checksums import seal_folder
 from sentiment.common.compute import resolve_encoder_precision, seed_everything, select_device, set_threads
 from sentiment.common.files import atomic_path, atomic_write_text
 from sentiment.common.progress import progress as show_progress
@@ -405,6 +406,7 @@ def _train(cfg, splits, hooks: TrainHooks) -> dict:
                      + f" | blend {test_metrics['accuracy'] * 100:.2f}% (encoder share "
                        f"{blend['stacker']['encoder_share']:.2f}, fitted on "
                        f"{blend['stacker']['n']} validation reviews)")
+    seal_folder(model_dir)  # every file of the finished model, the blend's included
     with atomic_path(run_dir / TEST_PREDICTIONS) as tmp:
         pd.DataFrame(columns).to_parquet(tmp)
     timings["total_s"] = time.perf_counter() - t_all

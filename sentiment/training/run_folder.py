@@ -243,11 +243,11 @@ def owned(cfg, report=print) -> Iterator:
             yield cfg
     except BaseException:
         if made_here and outermost:
-            _remove_if_empty(run_dir)
+            remove_if_empty(run_dir)
         raise
 
 
-def _remove_if_empty(run_dir: Path) -> None:
+def remove_if_empty(run_dir: Path) -> None:
     """A folder this run made and wrote nothing into (a check failed): leave none behind."""
     with contextlib.suppress(OSError):
         if set(os.listdir(run_dir)) <= {LOCK}:

@@ -287,8 +287,8 @@ def test_validation_failure_stops_before_the_token_cache(harness, datasets, tmp_
         task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
             id=FlowRunFilterId(any_=[flow_run_id])))
     ran = {t.name.rsplit("-", 1)[0] for t in task_runs}
-    # The registry probe comes first; nothing after validation started.
-    assert ran == {"probe-registry", "validate-data"}, ran
+    # The registry probe and the checks before work come first; nothing after validation.
+    assert ran == {"probe-registry", "check-before-work", "validate-data"}, ran
     summary = _artifacts(flow_run_id)["sentiment-validation"]
     assert "train:label_in_set" in summary.data and "FAILED" in summary.data
 
