@@ -116,8 +116,9 @@ def _main(argv: list[str] | None) -> int:
         print(f"sentiment {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
-        print(f"sentiment {args.command}: interrupted; `--run-dir RUN_FOLDER --resume` "
-              "continues it from its last checkpoint", file=sys.stderr)
+        # Ctrl-C says nothing; SIGTERM and a lost training process say what stopped the run.
+        print(f"sentiment {args.command}: {str(e) or 'interrupted'}; `--run-dir RUN_FOLDER "
+              "--resume` continues it from its last checkpoint", file=sys.stderr)
         return interrupts.exit_code(e)
 
 

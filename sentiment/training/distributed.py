@@ -32,8 +32,15 @@ from torch import nn
 TIMEOUT = datetime.timedelta(minutes=int(os.environ.get("SENTIMENT_DIST_TIMEOUT_MIN", "60")))
 
 
-class ProcessLost(RuntimeError):
-    """Another training process stopped: this one cannot go on alone."""
+class ProcessLost(KeyboardInterrupt):
+    """Another training process stopped: this one cannot go on alone. Raised like Ctrl-C,
+    so it ends the same way (the MLflow run KILLED, one line, `--resume` continues), whether
+    the group's loss shows first as a failed collective or as torchrun's SIGTERM."""
+
+# What gloo and NCCL say when a peer of a collective is gone (DDP's gradient all-reduce
+# inside backward() reports it too, outside any of this module's collectives).
+PEER_GONE = ("Connection closed by peer", "Connection reset by peer", "connection closed",
+             "remote process exited", "NCCL communicator was aborted", "Broken pipe")
 
 
 def world_size() -> int:
@@ -110,13 +117,30 @@ def _collective_device() -> torch.device:
 
 
 @contextlib.contextmanager
+def peer_guard() -> Iterator[None]:
+    """Around a training step of a group: a peer's loss, as gloo or NCCL report it from
+    DDP's gradient all-reduce, becomes ProcessLost; any other error stays what it is."""
+    if not active():
+        yield
+        return
+    try:
+        yield
+    except (RuntimeError, dist.DistBackendError) as e:
+        if not any(m in str(e) for m in PEER_GONE):
+            raise
+        global _peer_lost
+        _peer_lost = True
+        first = " ".join(str(e).split())[:200]
+        raise ProcessLost(f"rank {rank()} of {world_size()}: another training process stopped "
+                          f"({first})") from None
+
+
+@contextlib.contextmanager
 def _lost() -> Iterator[None]:
     """A collective failing because a peer died reads as one line naming what happened."""
     try:
         yield
     except (RuntimeError, dist.DistBackendError) as e:
-        if isinstance(e, ProcessLost):
-            raise
         global _peer_lost
         _peer_lost = True
         first = " ".join(str(e).split())[:200]

@@ -116,17 +116,18 @@ def _run_epoch_sharded(model, feats, batches, criterion, device, optimizer, hook
         # still take part in the gradient average, with one review weighted 0.
         run_idx = idx if b else np.asarray(batch)[:1]
         y = torch.as_tensor(feats.labels[run_idx], dtype=torch.float32, device=device)
-        with torch.set_grad_enabled(training):
-            forward = parallel if training and parallel is not None else \
-                (lambda f, i, c, h: f.logits(model, i, c, h))
-            logits = forward(feats, run_idx, ctx, head).squeeze(1).float()
-            loss_sum = criterion(logits, y) * b  # the mean loss times this share's size
-        if training:
-            optimizer.zero_grad(set_to_none=True)
-            # DDP averages over the ranks: sum / global batch * ranks averages to the
-            # single-process mean over the whole batch, whatever the shares' sizes.
-            (loss_sum * (world / len(batch))).backward()
-            optimizer.step()
+        with distributed.peer_guard():
+            with torch.set_grad_enabled(training):
+                forward = parallel if training and parallel is not None else \
+                    (lambda f, i, c, h: f.logits(model, i, c, h))
+                logits = forward(feats, run_idx, ctx, head).squeeze(1).float()
+                loss_sum = criterion(logits, y) * b  # the mean loss times this share's size
+            if training:
+                optimizer.zero_grad(set_to_none=True)
+                # DDP averages over the ranks: sum / global batch * ranks averages to the
+                # single-process mean over the whole batch, whatever the shares' sizes.
+                (loss_sum * (world / len(batch))).backward()
+                optimizer.step()
         correct = (torch.round(torch.sigmoid(logits.detach())) == y).float().sum().item() if b else 0.0
         if b:
             probs[idx] = torch.sigmoid(logits.detach()).cpu().numpy()
