@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 
+from sentiment.common.checksums import CHECKSUMS
 from sentiment.config import Config
 from sentiment.encoding import encoders
 from sentiment.encoding.tokenization import TokenizedSplit, encode_texts
@@ -158,11 +159,14 @@ def test_saved_finetuned_model_reloads_and_predicts_the_same(tmp_path, imdb_dir)
     probs = loaded.predict_proba(saved["text"].tolist())
     np.testing.assert_allclose(probs, saved["prob"].to_numpy(), atol=1e-5)
     # Without the fine-tuned layers (the base encoder alone) the same head predicts otherwise.
+    # (The folder's checksums list the layers' file: an unsealed folder loads unchecked.)
     (run / "model" / model_folder.ENCODER_LAYERS).rename(tmp_path / "layers.safetensors")
+    (run / "model" / CHECKSUMS).rename(tmp_path / CHECKSUMS)
     base_only = SentimentModel.load(run, device="cpu", precision="fp32")
     assert np.abs(base_only.predict_proba(saved["text"].tolist()) - probs).max() > 1e-4
     # Saving a frozen-encoder model into the folder leaves no fine-tuned layers behind.
     (tmp_path / "layers.safetensors").rename(run / "model" / model_folder.ENCODER_LAYERS)
+    (tmp_path / CHECKSUMS).rename(run / "model" / CHECKSUMS)
     head, spec = model_folder.load(run)
     model_folder.save(head, run / "model", spec)
     assert not (run / "model" / model_folder.ENCODER_LAYERS).exists()
