@@ -28,10 +28,15 @@ KEY_FILE = "trained_as.json"
 SPLIT_FIELDS = ("data", "split_seed", "train_fraction", "max_valid", "max_test")
 
 
+def settings(cfg) -> dict:
+    """The Config fields of the vectorizer and the classifier (the model's name excluded)."""
+    return {k: v for k, v in cfg.to_dict().items()
+            if k.startswith("baseline_") and k != "baseline_model_name"}
+
+
 def key(cfg, splits) -> str:
     """Hash of everything that decides the fitted model: its settings, the splits, the data."""
-    fields = {k: v for k, v in cfg.to_dict().items()
-              if k.startswith("baseline_") and k != "baseline_model_name"}
+    fields = settings(cfg)
     fields.update({k: getattr(cfg, k) for k in SPLIT_FIELDS}, fingerprint=splits.fingerprint)
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

@@ -48,16 +48,8 @@ from sentiment.tracking.training_run import log_datasets
 
 log = logging.getLogger(__name__)
 
-# Config fields that decide which reviews the baseline sees: logged as the run's params.
-DATA_FIELDS = ("data", "split_seed", "train_fraction", "max_valid", "max_test")
 # What the baseline's pyfunc imports: no torch, no transformers.
 BASELINE_PACKAGES = ("mlflow", "safetensors", "numpy", "pandas", "scikit-learn")
-
-
-def baseline_fields(cfg) -> dict:
-    """The Config fields of the vectorizer and the classifier (model name excluded)."""
-    return {k: v for k, v in cfg.to_dict().items()
-            if k.startswith("baseline_") and k != "baseline_model_name"}
 
 
 def _requirements() -> list[str]:
@@ -156,8 +148,9 @@ def train_baseline(cfg, tags: dict[str, str] | None = None) -> dict:
                           log_system_metrics=False) as run, _killed_when_interrupted(mlflow):
         run_id = run.info.run_id
         mlflow.set_tags(_tags(cfg, splits, res, tags))
-        fields = {**baseline_fields(cfg), "preset": cfg.preset,
-                  **{k: getattr(cfg, k) for k in DATA_FIELDS}}
+        # The model's settings and the fields that decide which reviews it sees.
+        fields = {**run_copy.settings(cfg), "preset": cfg.preset,
+                  **{k: getattr(cfg, k) for k in run_copy.SPLIT_FIELDS}}
         mlflow.log_params({**{k: "None" if v is None else v for k, v in fields.items()},
                            "data.fingerprint": splits.fingerprint,
                            "data.test_set": splits.test_fingerprint,
